@@ -1,0 +1,193 @@
+//! `photo2anime bench`: generator inference at 256/512/1024, full and init-phase
+//! training steps at batch 4, 256², and peak memory — the figures to compare with
+//! the PyTorch peer (`../shared/bench/animegan_torch.py`) on the same machine.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::module::Module;
+use burn::tensor::{Device, Distribution, Tensor};
+use clap::Args;
+use serde::Serialize;
+
+use crate::data::Batch;
+use crate::device::{DeviceChoice, select};
+use crate::model::{DiscriminatorConfig, GeneratorConfig, Vgg19};
+use crate::train::LiveParams;
+use crate::train::step::Networks;
+
+/// `photo2anime bench` options.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    pub device: DeviceChoice,
+    /// Print one JSON object per figure instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Inference sizes (square).
+    #[arg(long, num_args = 1.., default_values_t = [256usize, 512, 1024])]
+    pub sizes: Vec<usize>,
+    /// Timed runs per figure (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Untimed warm-up runs per figure.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Training batch size.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Training image size.
+    #[arg(long, default_value_t = 256)]
+    pub train_size: usize,
+    /// Skip the training figures.
+    #[arg(long)]
+    pub skip_train: bool,
+}
+
+/// One measured figure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// e.g. `g_infer_512`, `train_full_b4_256`.
+    pub name: String,
+    /// Device description.
+    pub device: String,
+    /// Median wall time.
+    pub median_ms: f64,
+    /// Fastest run.
+    pub min_ms: f64,
+    /// Timed runs.
+    pub runs: usize,
+    /// Process peak resident memory after this figure (MiB), Linux only.
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Peak resident set size of this process (VmHWM), in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+}
+
+fn time_it(warmup: usize, runs: usize, mut f: impl FnMut()) -> (f64, f64) {
+    for _ in 0..warmup {
+        f();
+    }
+    let times: Vec<f64> = (0..runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    (median(times), min)
+}
+
+fn synthetic_batch(b: usize, s: usize, device: &Device) -> Batch {
+    let field = || {
+        Tensor::<4>::random([b, 3, s, s], Distribution::Uniform(-1.0, 1.0), device)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default()
+    };
+    Batch {
+        step: 0,
+        batch_size: b,
+        image_size: s,
+        photos: field(),
+        style: field(),
+        style_gray: field(),
+        style_smooth: field(),
+        warnings: Vec::new(),
+    }
+}
+
+/// Measures every figure and prints them.
+pub fn run(args: BenchArgs) -> Result<()> {
+    let selected = select(args.device);
+    if let Some(reason) = &selected.fallback_reason {
+        eprintln!("warning: {reason}");
+    }
+    let device = selected.device.clone();
+    let name = selected.description.clone();
+    let mut figures = Vec::new();
+    let mut report = |f: Figure, json: bool| {
+        if json {
+            println!("{}", serde_json::to_string(&f).unwrap_or_default());
+        } else {
+            println!(
+                "{:<22} median {:>9.1} ms  min {:>9.1} ms  runs {:>2}  peak RSS {:>7.0} MiB  [{}]",
+                f.name,
+                f.median_ms,
+                f.min_ms,
+                f.runs,
+                f.peak_rss_mib.unwrap_or(f64::NAN),
+                f.device
+            );
+        }
+        figures.push(f);
+    };
+
+    let g = GeneratorConfig::new().init(&device);
+    for &size in &args.sizes {
+        let x = Tensor::<4>::random([1, 3, size, size], Distribution::Uniform(-1.0, 1.0), &device);
+        let runs = if size >= 1024 { args.runs.min(3) } else { args.runs };
+        let (med, min) = time_it(args.warmup, runs, || {
+            let y = g.forward(x.clone());
+            let _ = y.into_data();
+        });
+        report(
+            Figure { name: format!("g_infer_{size}"), device: name.clone(), median_ms: med, min_ms: min, runs, peak_rss_mib: peak_rss_mib() },
+            args.json,
+        );
+    }
+
+    if !args.skip_train {
+        let ad = device.clone().autodiff();
+        let mut nets = Networks::new(
+            GeneratorConfig::new().init(&ad),
+            DiscriminatorConfig::new().init(&ad),
+            Vgg19::random(19, &ad).no_grad(),
+        );
+        let batch = synthetic_batch(args.batch, args.train_size, &device);
+        let live = LiveParams::default();
+        let runs = args.runs.min(3);
+        let (med, min) = time_it(args.warmup, runs, || {
+            let _ = nets.adversarial_step(&batch, &live, &ad);
+        });
+        report(
+            Figure {
+                name: format!("train_full_b{}_{}", args.batch, args.train_size),
+                device: name.clone(),
+                median_ms: med,
+                min_ms: min,
+                runs,
+                peak_rss_mib: peak_rss_mib(),
+            },
+            args.json,
+        );
+        let (med, min) = time_it(args.warmup, runs, || {
+            let _ = nets.init_step(&batch, &live, &ad);
+        });
+        report(
+            Figure {
+                name: format!("train_init_b{}_{}", args.batch, args.train_size),
+                device: name.clone(),
+                median_ms: med,
+                min_ms: min,
+                runs,
+                peak_rss_mib: peak_rss_mib(),
+            },
+            args.json,
+        );
+        let _ = nets.generator.valid();
+    }
+    Ok(())
+}

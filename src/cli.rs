@@ -1,0 +1,406 @@
+//! The headless command line: `train`, `convert`, `info`, `bench`, `import`, `export`.
+//! With no subcommand the studio (GUI) opens.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use crossbeam_channel::unbounded;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::convert::{ConvertOptions, convert_batch, plan_jobs};
+use crate::device::{DeviceChoice, SelectedDevice, select};
+use crate::model::UpsampleMode;
+use crate::model_io::{export_safetensors, import_pytorch, load_generator};
+use crate::train::{Duration, FinishReason, Preset, TrainConfig, TrainEvent, Trainer};
+
+/// Train an AnimeGANv2 photo-to-anime model on your own style and convert photos.
+/// Run without a subcommand to open the studio.
+#[derive(Parser, Debug)]
+#[command(name = "photo2anime", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; none opens the GUI.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model (defaults to the demo dataset in assets/demo).
+    Train(TrainArgs),
+    /// Convert photos or folders with a trained or imported model.
+    Convert(ConvertArgs),
+    /// Print a model's architecture summary and parameter counts.
+    Info {
+        /// Run/model folder, .bpk, .pt or .safetensors.
+        model: PathBuf,
+    },
+    /// Measure inference and training speed and peak memory.
+    Bench(crate::bench::BenchArgs),
+    /// Convert a PyTorch-port generator .pt into a photo2anime model folder.
+    Import {
+        /// The .pt file (bryandlee/animegan2-pytorch layout).
+        file: PathBuf,
+        /// Output folder (default: checkpoints/<file stem>).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Upsampling rule the weights were trained with.
+        #[arg(long, value_enum, default_value_t = UpsampleArg::AlignCorners)]
+        upsample: UpsampleArg,
+    },
+    /// Write a model's generator as .safetensors in the PyTorch port's key layout.
+    Export {
+        /// Run/model folder, .bpk, .pt or .safetensors.
+        model: PathBuf,
+        /// Output file (.safetensors).
+        #[arg(short, long)]
+        out: PathBuf,
+    },
+}
+
+/// The decoder upsampling rule on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UpsampleArg {
+    /// Resize to the encoder size with align_corners=True (the port's default).
+    AlignCorners,
+    /// scale_factor=2 with align_corners=False (the port's CLI option).
+    HalfPixel,
+}
+
+impl From<UpsampleArg> for UpsampleMode {
+    fn from(a: UpsampleArg) -> Self {
+        match a {
+            UpsampleArg::AlignCorners => UpsampleMode::AlignCorners,
+            UpsampleArg::HalfPixel => UpsampleMode::HalfPixelX2,
+        }
+    }
+}
+
+/// `photo2anime train` options.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Folder of photos (default: assets/demo/photos).
+    #[arg(long)]
+    pub photos: Option<PathBuf>,
+    /// Folder of style images (default: assets/demo/style).
+    #[arg(long)]
+    pub style: Option<PathBuf>,
+    /// Loss-weight preset.
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
+    /// A config.json to start from (command-line flags override it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run name: checkpoints/<run> (default: run-<date>-<time>).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Train for this many steps.
+    #[arg(long, conflicts_with = "epochs")]
+    pub steps: Option<usize>,
+    /// Train for this many epochs (default 101).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Content-only epochs at the start (default 10).
+    #[arg(long)]
+    pub init_epochs: Option<usize>,
+    /// Training crop size (multiple of 8; default 256).
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Batch size (default 12).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Save samples every N steps (default 100).
+    #[arg(long)]
+    pub sample_every: Option<usize>,
+    /// Save a checkpoint every N steps (default 500).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Wgpu)]
+    pub device: DeviceChoice,
+    /// torchvision vgg19-dcbb9e9d.pth (default: look in the torch hub cache).
+    #[arg(long)]
+    pub vgg: Option<PathBuf>,
+    /// Resume the newest checkpoint of this run folder.
+    #[arg(long, conflicts_with_all = ["photos", "style", "preset", "config", "run", "size", "batch"])]
+    pub resume: Option<PathBuf>,
+    /// Seed of init, data order and crops (default 42).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// `photo2anime convert` options.
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// Run/model folder, .bpk, .pt (PyTorch port) or .safetensors.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Photos and/or folders (folders are converted recursively, keeping their tree).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output: a file for a single photo, else a folder (default: ./converted).
+    #[arg(short, long)]
+    pub out: Option<PathBuf>,
+    /// Tile size for large photos (0 = never tile).
+    #[arg(long, default_value_t = 1024)]
+    pub tile: usize,
+    /// Overlap between tiles in pixels.
+    #[arg(long, default_value_t = 64)]
+    pub overlap: usize,
+    /// Match the output's mean luminance to the photo's.
+    #[arg(long)]
+    pub match_luminance: bool,
+    /// Output format for folders (default: keep jpg/png/webp, else png).
+    #[arg(long, value_parser = ["png", "jpg", "webp"])]
+    pub format: Option<String>,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Wgpu)]
+    pub device: DeviceChoice,
+    /// Override the model's upsampling rule (foreign files default to align-corners).
+    #[arg(long, value_enum)]
+    pub upsample: Option<UpsampleArg>,
+}
+
+/// Entry point used by `main.rs`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => crate::app::run_gui(),
+        Some(command) => run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one subcommand.
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Train(args) => train(args),
+        Command::Convert(args) => convert(args),
+        Command::Info { model } => info(&model),
+        Command::Bench(args) => crate::bench::run(args),
+        Command::Import { file, out, upsample } => {
+            let device = announce(select(DeviceChoice::Cpu));
+            let stem = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "imported".into());
+            let out = out.unwrap_or_else(|| crate::checkpoints_dir().join(stem));
+            let dir = import_pytorch(&file, &out, upsample.into(), &device.device)?;
+            println!("imported {} -> {}", file.display(), dir.display());
+            Ok(())
+        }
+        Command::Export { model, out } => {
+            let device = select(DeviceChoice::Cpu);
+            let loaded = load_generator(&model, &device.device, None)?;
+            export_safetensors(&loaded, &out)?;
+            println!("exported {} -> {}", loaded.description, out.display());
+            Ok(())
+        }
+    }
+}
+
+fn announce(device: SelectedDevice) -> SelectedDevice {
+    eprintln!("device: {}", device.description);
+    if let Some(reason) = &device.fallback_reason {
+        eprintln!("warning: {reason}");
+    }
+    device
+}
+
+fn default_run_name() -> String {
+    format!("run-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"))
+}
+
+/// Builds the run configuration from a base (file or defaults) and the flags.
+pub fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
+    let demo = crate::demo_dir();
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+            serde_json::from_str::<TrainConfig>(&text).with_context(|| format!("{}: not a valid config.json", path.display()))?
+        }
+        None => TrainConfig::new(demo.join("photos"), demo.join("style")),
+    };
+    if let Some(p) = &args.photos {
+        config.photos_dir = p.clone();
+    }
+    if let Some(s) = &args.style {
+        config.style_dir = s.clone();
+    }
+    if let Some(preset) = args.preset {
+        config.preset = preset;
+        config.live.apply_preset(preset);
+    }
+    if let Some(n) = args.steps {
+        config.duration = Duration::Steps(n);
+    }
+    if let Some(n) = args.epochs {
+        config.duration = Duration::Epochs(n);
+    }
+    if let Some(n) = args.init_epochs {
+        config.init_epochs = n;
+    }
+    if let Some(n) = args.size {
+        config.image_size = n;
+    }
+    if let Some(n) = args.batch {
+        config.batch_size = n;
+    }
+    if let Some(n) = args.sample_every {
+        config.sample_every = n;
+    }
+    if let Some(n) = args.checkpoint_every {
+        config.checkpoint_every = n;
+    }
+    if let Some(v) = &args.vgg {
+        config.vgg_path = Some(v.clone());
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    config.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    Ok(config)
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let device = announce(select(args.device));
+    let (events_tx, events) = unbounded();
+    let (commands_tx, commands) = unbounded();
+    let trainer = match &args.resume {
+        Some(run_dir) => {
+            let duration = args.steps.map(Duration::Steps).or(args.epochs.map(Duration::Epochs));
+            Trainer::resume(run_dir, &device, events_tx, duration)?
+        }
+        None => {
+            let config = train_config(&args)?;
+            let run_dir = crate::checkpoints_dir().join(args.run.clone().unwrap_or_else(default_run_name));
+            Trainer::new(config, &run_dir, &device, events_tx)?
+        }
+    };
+    eprintln!("{}", trainer.vgg_source().describe());
+    let worker = std::thread::spawn(move || trainer.run(&commands));
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut failure = None;
+    for event in events.iter() {
+        match event {
+            TrainEvent::Preparing { done, total } => bar.set_message(format!("preparing images {done}/{total}")),
+            TrainEvent::DatasetReady { photos, style, skipped } => {
+                bar.println(format!("dataset: {photos} photos, {style} style images, {} skipped", skipped.len()));
+            }
+            TrainEvent::Started { run_dir, start_step, total_steps, .. } => {
+                bar.set_length(total_steps as u64);
+                bar.set_position(start_step as u64);
+                bar.println(format!("run: {}", run_dir.display()));
+            }
+            TrainEvent::Step(s) => {
+                bar.set_position(s.step as u64);
+                let l = s.losses;
+                let f = |v: Option<f32>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
+                bar.set_message(format!(
+                    "{} ep {} | G {} D {} content {} | {:.2} img/s | ETA {}",
+                    s.phase.label(),
+                    s.epoch,
+                    f(l.g_total),
+                    f(l.d_total),
+                    f(l.content),
+                    s.images_per_sec,
+                    format_duration(s.eta_secs)
+                ));
+            }
+            TrainEvent::Samples { step, path: Some(path), .. } => bar.println(format!("samples step {step}: {}", path.display())),
+            TrainEvent::CheckpointSaved { step, path } => bar.println(format!("checkpoint step {step}: {}", path.display())),
+            TrainEvent::Warning(w) => bar.println(format!("warning: {w}")),
+            TrainEvent::Error(e) => failure = Some(e),
+            TrainEvent::Finished { step, reason } => {
+                bar.finish_with_message(format!("finished at step {step}: {reason:?}"));
+                break;
+            }
+            _ => {}
+        }
+    }
+    drop(commands_tx);
+    let reason = worker.join().map_err(|_| anyhow::anyhow!("the training thread panicked"))?;
+    match (reason, failure) {
+        (FinishReason::Failed, Some(e)) => bail!(e),
+        (FinishReason::Failed, None) => bail!("training failed"),
+        _ => Ok(()),
+    }
+}
+
+fn format_duration(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn convert(args: ConvertArgs) -> Result<()> {
+    let device = announce(select(args.device));
+    let loaded = load_generator(&args.model, &device.device, args.upsample.map(Into::into))?;
+    eprintln!("model: {}", loaded.description);
+    let opts = ConvertOptions { tile: args.tile, overlap: args.overlap, match_luminance: args.match_luminance };
+    let single_file = args.inputs.len() == 1 && args.inputs[0].is_file();
+    for input in &args.inputs {
+        if !input.exists() {
+            bail!("{}: no such file or folder", input.display());
+        }
+    }
+    if single_file {
+        let input = &args.inputs[0];
+        let out = args.out.clone().unwrap_or_else(|| {
+            let stem = input.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let ext = args.format.clone().unwrap_or_else(|| "png".into());
+            input.with_file_name(format!("{stem}-anime.{ext}"))
+        });
+        let out = if out.is_dir() { plan_jobs(&args.inputs, &out, args.format.as_deref())[0].output.clone() } else { out };
+        crate::convert::convert_file(&loaded.generator, input, &out, &opts, &device.device)?;
+        println!("{}", out.display());
+        return Ok(());
+    }
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("converted"));
+    let jobs = plan_jobs(&args.inputs, &out_dir, args.format.as_deref());
+    let bar = ProgressBar::new(jobs.len() as u64);
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let report = convert_batch(&loaded.generator, &jobs, &opts, &device.device, &cancel, &mut |done, _, path| {
+        bar.set_position(done as u64);
+        bar.set_message(path.display().to_string());
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "converted {}, skipped {} existing, {} failed -> {}",
+        report.converted.len(),
+        report.skipped_existing.len(),
+        report.failed.len(),
+        out_dir.display()
+    );
+    for (path, reason) in &report.failed {
+        eprintln!("failed: {}: {reason}", path.display());
+    }
+    if !report.failed.is_empty() && report.converted.is_empty() {
+        bail!("no photo could be converted");
+    }
+    Ok(())
+}
+
+fn info(model: &std::path::Path) -> Result<()> {
+    let device = select(DeviceChoice::Cpu);
+    let loaded = load_generator(model, &device.device, None)?;
+    let g = &loaded.generator;
+    println!("model: {}", loaded.description);
+    println!("architecture: AnimeGANv2 generator (upsampling: {:?})", loaded.upsample);
+    println!("{g}");
+    println!("parameters: {}", burn::module::Module::num_params(g));
+    if model.is_dir() {
+        if let Ok(text) = std::fs::read_to_string(model.join("model.json")) {
+            println!("model.json: {text}");
+        }
+    }
+    Ok(())
+}

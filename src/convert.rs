@@ -1,0 +1,285 @@
+//! Inference on photos of any size and aspect: padding to what the network needs,
+//! overlapped tiles with blended seams for large photos (bounded memory), optional
+//! luminance matching, and recursive folder conversion.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::tensor::ops::PadMode;
+use burn::tensor::Device;
+use image::{DynamicImage, ImageFormat, RgbImage};
+
+use crate::data::image_io::{decode_rgb, has_image_extension};
+use crate::model::Generator;
+use crate::model::generator::MIN_INPUT_SIDE;
+use crate::tensor_image::{images_to_tensor, tensor_to_images};
+
+/// How to convert.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConvertOptions {
+    /// Tile side in pixels; images whose sides both fit run whole. `0` = never tile.
+    pub tile: usize,
+    /// Overlap between neighbouring tiles, blended linearly.
+    pub overlap: usize,
+    /// Scale the output so its mean luminance equals the input's (the TF original's option).
+    pub match_luminance: bool,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        Self { tile: 1024, overlap: 64, match_luminance: false }
+    }
+}
+
+/// Errors of conversion.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// The input could not be decoded.
+    #[error("{path}: {reason}")]
+    Decode {
+        /// The input.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The output could not be written.
+    #[error("{path}: cannot write: {reason}")]
+    Write {
+        /// The output.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Invalid options.
+    #[error("{0}")]
+    Options(String),
+    /// Cancelled by the user.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Runs `g` on a whole image (any size), padding by reflection to the network's
+/// size multiple (edge replication below [`MIN_INPUT_SIDE`]) and cropping back.
+pub fn convert_whole(g: &Generator, img: &RgbImage, device: &Device) -> RgbImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let m = g.upsample.size_multiple();
+    let target = |s: usize| s.max(MIN_INPUT_SIDE).div_ceil(m) * m;
+    let (tw, th) = (target(w), target(h));
+    let x = images_to_tensor(std::slice::from_ref(img), device); // [1, 3, H, W]
+    let x = if (tw, th) != (w, h) {
+        // Reflection needs the pad to be smaller than the side; tiny images replicate edges.
+        let mode = if tw - w < w && th - h < h { PadMode::Reflect } else { PadMode::Edge };
+        x.pad((0, tw - w, 0, th - h), mode)
+    } else {
+        x
+    };
+    let y = g.forward(x).narrow(2, 0, h).narrow(3, 0, w); // [1, 3, H, W]
+    tensor_to_images(y).into_iter().next().unwrap_or_else(|| img.clone())
+}
+
+/// Tile origins along one axis: tiles of `tile` with at least `overlap` shared pixels.
+fn tile_starts(len: usize, tile: usize, overlap: usize) -> Vec<usize> {
+    if len <= tile {
+        return vec![0];
+    }
+    let stride = tile - overlap;
+    let n = (len - overlap).div_ceil(stride);
+    // Spread the tiles evenly so the last one ends exactly at the border.
+    (0..n).map(|i| if n == 1 { 0 } else { i * (len - tile) / (n - 1) }).collect()
+}
+
+/// Blend weight of a pixel at `pos` inside a tile spanning `[start, start+tile)`:
+/// ramps linearly over the overlap on sides that have a neighbour.
+fn ramp(pos: usize, start: usize, tile: usize, len: usize, overlap: usize) -> f32 {
+    let o = overlap.max(1) as f32;
+    let from_start = (pos - start) as f32 + 0.5;
+    let to_end = (start + tile - pos) as f32 - 0.5;
+    let mut w = 1.0f32;
+    if start > 0 {
+        w = w.min(from_start / o);
+    }
+    if start + tile < len {
+        w = w.min(to_end / o);
+    }
+    w.clamp(1e-3, 1.0)
+}
+
+/// Converts `img`, tiling when it is larger than `opts.tile`, and matching
+/// luminance when asked. Memory is bounded by one tile's activations.
+pub fn convert_image(g: &Generator, img: &RgbImage, opts: &ConvertOptions, device: &Device) -> Result<RgbImage, ConvertError> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let out = if opts.tile == 0 || (w <= opts.tile && h <= opts.tile) {
+        convert_whole(g, img, device)
+    } else {
+        if opts.overlap * 2 >= opts.tile || opts.tile < 64 {
+            return Err(ConvertError::Options(format!(
+                "tile {} px with overlap {} px: the tile must be at least 64 px and more than twice the overlap",
+                opts.tile, opts.overlap
+            )));
+        }
+        let (tile_w, tile_h) = (opts.tile.min(w), opts.tile.min(h));
+        let mut acc = vec![0f32; w * h * 3];
+        let mut weight = vec![0f32; w * h];
+        for &y0 in &tile_starts(h, tile_h, opts.overlap) {
+            for &x0 in &tile_starts(w, tile_w, opts.overlap) {
+                let crop = image::imageops::crop_imm(img, x0 as u32, y0 as u32, tile_w as u32, tile_h as u32).to_image();
+                let out = convert_whole(g, &crop, device);
+                for ty in 0..tile_h {
+                    let wy = ramp(y0 + ty, y0, tile_h, h, opts.overlap);
+                    for tx in 0..tile_w {
+                        let wgt = wy * ramp(x0 + tx, x0, tile_w, w, opts.overlap);
+                        let i = (y0 + ty) * w + x0 + tx;
+                        let p = out.get_pixel(tx as u32, ty as u32).0;
+                        for c in 0..3 {
+                            acc[i * 3 + c] += wgt * p[c] as f32;
+                        }
+                        weight[i] += wgt;
+                    }
+                }
+            }
+        }
+        RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let i = y as usize * w + x as usize;
+            let px = |c: usize| (acc[i * 3 + c] / weight[i].max(1e-6)).round().clamp(0.0, 255.0) as u8;
+            image::Rgb([px(0), px(1), px(2)])
+        })
+    };
+    Ok(if opts.match_luminance { match_luminance(&out, img) } else { out })
+}
+
+fn mean_luminance(img: &RgbImage) -> f64 {
+    let sum: f64 = img.pixels().map(|p| 0.299 * p.0[0] as f64 + 0.587 * p.0[1] as f64 + 0.114 * p.0[2] as f64).sum();
+    sum / (img.width() as f64 * img.height() as f64).max(1.0)
+}
+
+/// Scales `out` so its mean luminance equals `reference`'s (TF AnimeGANv2's
+/// `adjust_brightness_from_src_to_dst`).
+pub fn match_luminance(out: &RgbImage, reference: &RgbImage) -> RgbImage {
+    let ratio = mean_luminance(reference) / mean_luminance(out).max(1e-6);
+    let mut result = out.clone();
+    for p in result.pixels_mut() {
+        for c in p.0.iter_mut() {
+            *c = (*c as f64 * ratio).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    result
+}
+
+/// Output format by file extension: PNG, JPEG or WebP (lossless).
+pub fn output_format(path: &Path) -> Result<ImageFormat, ConvertError> {
+    match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+        Some("png") => Ok(ImageFormat::Png),
+        Some("jpg" | "jpeg") => Ok(ImageFormat::Jpeg),
+        Some("webp") => Ok(ImageFormat::WebP),
+        other => Err(ConvertError::Options(format!(
+            "{}: unsupported output extension {:?} (use .png, .jpg or .webp)",
+            path.display(),
+            other.unwrap_or("")
+        ))),
+    }
+}
+
+/// Encodes and writes `img` atomically in the format of `path`'s extension.
+pub fn save_image(img: &RgbImage, path: &Path) -> Result<(), ConvertError> {
+    let format = output_format(path)?;
+    let mut bytes = Vec::new();
+    DynamicImage::ImageRgb8(img.clone())
+        .write_to(&mut std::io::Cursor::new(&mut bytes), format)
+        .map_err(|e| ConvertError::Write { path: path.to_path_buf(), reason: e.to_string() })?;
+    crate::fsx::write_atomic(path, &bytes).map_err(|e| ConvertError::Write { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+/// Decodes, converts and saves one file.
+pub fn convert_file(g: &Generator, input: &Path, output: &Path, opts: &ConvertOptions, device: &Device) -> Result<(), ConvertError> {
+    output_format(output)?;
+    let decoded = decode_rgb(input).map_err(|reason| ConvertError::Decode { path: input.to_path_buf(), reason })?;
+    let out = convert_image(g, &decoded.rgb, opts, device)?;
+    save_image(&out, output)
+}
+
+/// One planned conversion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvertJob {
+    /// Source photo.
+    pub input: PathBuf,
+    /// Destination file.
+    pub output: PathBuf,
+}
+
+/// Plans the outputs for `inputs` (files or folders, recursive) under `out_dir`,
+/// keeping each folder's tree. Output extension: `ext` or the input's if writable, else png.
+pub fn plan_jobs(inputs: &[PathBuf], out_dir: &Path, ext: Option<&str>) -> Vec<ConvertJob> {
+    let mut jobs = Vec::new();
+    let out_ext = |p: &Path| -> String {
+        if let Some(e) = ext {
+            return e.to_string();
+        }
+        match p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+            Some(e @ ("png" | "jpg" | "jpeg" | "webp")) => e.to_string(),
+            _ => "png".to_string(),
+        }
+    };
+    for input in inputs {
+        if input.is_dir() {
+            let mut stack = vec![input.clone()];
+            while let Some(dir) = stack.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if has_image_extension(&path) {
+                        let rel = path.strip_prefix(input).unwrap_or(&path);
+                        let output = out_dir.join(rel).with_extension(out_ext(&path));
+                        jobs.push(ConvertJob { input: path, output });
+                    }
+                }
+            }
+        } else {
+            let name = input.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "image".into());
+            jobs.push(ConvertJob { input: input.clone(), output: out_dir.join(format!("{name}.{}", out_ext(input))) });
+        }
+    }
+    jobs.sort_by(|a, b| a.input.cmp(&b.input));
+    jobs
+}
+
+/// Outcome of a batch conversion.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    /// Files written.
+    pub converted: Vec<PathBuf>,
+    /// Outputs that already existed (left untouched).
+    pub skipped_existing: Vec<PathBuf>,
+    /// Failures with reasons.
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+/// Converts every job, skipping outputs that exist, reporting progress as
+/// `(done, total, current input)`; stops early when `cancel` is set.
+pub fn convert_batch(
+    g: &Generator,
+    jobs: &[ConvertJob],
+    opts: &ConvertOptions,
+    device: &Device,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(usize, usize, &Path),
+) -> Result<BatchReport, ConvertError> {
+    let mut report = BatchReport::default();
+    for (i, job) in jobs.iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(ConvertError::Cancelled);
+        }
+        progress(i, jobs.len(), &job.input);
+        if job.output.exists() {
+            report.skipped_existing.push(job.output.clone());
+            continue;
+        }
+        match convert_file(g, &job.input, &job.output, opts, device) {
+            Ok(()) => report.converted.push(job.output.clone()),
+            Err(e) => report.failed.push((job.input.clone(), e.to_string())),
+        }
+    }
+    progress(jobs.len(), jobs.len(), Path::new(""));
+    Ok(report)
+}

@@ -1,0 +1,100 @@
+//! Reading and replacing a module's float parameters by their Burn path
+//! (`block_a.0.conv.weight`): the bridge between foreign key layouts and modules.
+
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{Tensor, TensorData};
+
+/// One parameter read out of a module.
+#[derive(Debug, Clone)]
+pub struct NamedParam {
+    /// Dot-separated Burn path.
+    pub path: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Row-major f32 values.
+    pub values: Vec<f32>,
+}
+
+/// Every float parameter (and running state) of `module`, with its path, in visit order.
+pub fn collect_params<M: Module>(module: &M) -> Vec<NamedParam> {
+    let mut visitor = Collector { stack: Vec::new(), out: Vec::new() };
+    module.visit(&mut visitor);
+    visitor.out
+}
+
+/// Paths and shapes of every float parameter, without reading values.
+pub fn param_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
+    let mut visitor = ShapeCollector { stack: Vec::new(), out: Vec::new() };
+    module.visit(&mut visitor);
+    visitor.out
+}
+
+/// Replaces the parameters named in `values` (Burn path -> data). Shapes must already
+/// have been checked against [`param_shapes`]; unnamed parameters are kept.
+pub fn replace_params<M: Module>(module: M, values: HashMap<String, TensorData>) -> M {
+    let mut mapper = Replacer { stack: Vec::new(), values };
+    module.map(&mut mapper)
+}
+
+struct Collector {
+    stack: Vec<String>,
+    out: Vec<NamedParam>,
+}
+
+impl ModuleVisitor for Collector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let data = param.val().into_data().convert::<f32>();
+        let shape = data.shape().to_vec();
+        let values = data.try_to_vec::<f32>().unwrap_or_default();
+        self.out.push(NamedParam { path: self.stack.join("."), shape, values });
+    }
+}
+
+struct ShapeCollector {
+    stack: Vec<String>,
+    out: Vec<(String, Vec<usize>)>,
+}
+
+impl ModuleVisitor for ShapeCollector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.out.push((self.stack.join("."), param.lazy_shape().to_vec()));
+    }
+}
+
+struct Replacer {
+    stack: Vec<String>,
+    values: HashMap<String, TensorData>,
+}
+
+impl ModuleMapper for Replacer {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(data) = self.values.remove(&self.stack.join(".")) else {
+            return param;
+        };
+        param.map(|old| {
+            let tracked = old.is_require_grad();
+            let new = Tensor::<D>::from_data(data, &old.device());
+            if tracked { new.require_grad() } else { new }
+        })
+    }
+}

@@ -1,0 +1,40 @@
+//! photo2anime: train AnimeGANv2 on your own style and convert photos, on any GPU
+//! (wgpu) or the CPU (Flex).
+//!
+//! The library holds everything; `main.rs` only dispatches to the GUI ([`app`]) or
+//! the CLI ([`cli`]).
+//!
+//! - [`model`]: generator, discriminator, VGG19 loss network.
+//! - [`train`]: config, losses, trainer, checkpoints, command/event protocol.
+//! - [`data`]: folder scanning, preprocessing, cache, loader thread.
+//! - [`convert`]: any-size and tiled inference, folders.
+//! - [`interop`], [`model_io`]: PyTorch / torchvision / safetensors weights.
+//! - [`device`]: the one place that names backends.
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod convert;
+pub mod data;
+pub mod device;
+pub mod fsx;
+pub mod interop;
+pub mod model;
+pub mod model_io;
+pub mod tensor_image;
+pub mod train;
+
+/// The demo dataset shipped in `assets/demo`, resolved against the crate root at
+/// build time and the current directory at run time.
+pub fn demo_dir() -> std::path::PathBuf {
+    let here = std::path::PathBuf::from("assets/demo");
+    if here.is_dir() {
+        return here;
+    }
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo")
+}
+
+/// Default folder for runs and imported models: `./checkpoints`.
+pub fn checkpoints_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from("checkpoints")
+}

@@ -1,0 +1,89 @@
+//! The AnimeGANv2 patch discriminator (1,128,800 parameters) with spectral
+//! normalisation on every conv, zero padding and LayerNorm (GroupNorm(1, C)).
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{GroupNorm, GroupNormConfig};
+use burn::tensor::activation::leaky_relu;
+use burn::tensor::{Device, Tensor};
+
+use super::blocks::{LEAKY_SLOPE, NORM_EPSILON, Padding, SpectralConv2d};
+
+/// Discriminator settings (the published `ch=64, n_dis=3` network has no knobs).
+#[derive(Config, Debug)]
+pub struct DiscriminatorConfig {
+    /// Base channel count; 64 gives the published 32-64-128-128-256-256-1 stack.
+    #[config(default = 64)]
+    pub channels: usize,
+}
+
+/// One stage: spectral conv, optional LayerNorm, LeakyReLU (none on the last conv).
+#[derive(Module, Debug)]
+pub struct DStage {
+    /// The spectral-normalised conv.
+    pub conv: SpectralConv2d,
+    /// LayerNorm over C, H, W for the stride-1 convs marked `+LN`.
+    pub norm: Option<GroupNorm>,
+    /// Whether LeakyReLU follows (false for the logit conv).
+    pub activate: bool,
+}
+
+/// D: image `[B, 3, H, W]` in [-1, 1] -> logit map `[B, 1, H/4, W/4]` (no sigmoid: LSGAN).
+#[derive(Module, Debug)]
+pub struct Discriminator {
+    /// The seven stages, in order.
+    pub stages: Vec<DStage>,
+}
+
+impl DiscriminatorConfig {
+    /// Creates a discriminator with weights ~ N(0, 0.02).
+    pub fn init(&self, device: &Device) -> Discriminator {
+        let c = self.channels / 2;
+        // (cin, cout, stride, layer norm, activation)
+        let plan = [
+            (3, c, 1, false, true),
+            (c, 2 * c, 2, false, true),
+            (2 * c, 4 * c, 1, true, true),
+            (4 * c, 4 * c, 2, false, true),
+            (4 * c, 8 * c, 1, true, true),
+            (8 * c, 8 * c, 1, true, true),
+            (8 * c, 1, 1, false, false),
+        ];
+        let stages = plan
+            .into_iter()
+            .map(|(cin, cout, stride, ln, activate)| {
+                // TF's conv(k3, s2, pad 1) pads top/left only.
+                let pad = if stride == 2 {
+                    Padding::zeros(1, 0, 1, 0)
+                } else {
+                    Padding::zeros(1, 1, 1, 1)
+                };
+                DStage {
+                    conv: SpectralConv2d::new(cin, cout, stride, pad, device),
+                    norm: ln.then(|| {
+                        GroupNormConfig::new(1, cout).with_epsilon(NORM_EPSILON).init(device)
+                    }),
+                    activate,
+                }
+            })
+            .collect();
+        Discriminator { stages }
+    }
+}
+
+impl Discriminator {
+    /// `[B, 3, H, W]` -> `[B, 1, H/4, W/4]` patch logits.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut y = x;
+        for stage in &self.stages {
+            y = stage.conv.forward(y);
+            if let Some(norm) = &stage.norm {
+                y = norm.forward(y);
+            }
+            if stage.activate {
+                y = leaky_relu(y, LEAKY_SLOPE);
+            }
+        }
+        y
+    }
+}

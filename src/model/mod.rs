@@ -1,0 +1,13 @@
+//! The three networks of AnimeGANv2: generator, discriminator and the frozen VGG19
+//! loss network, plus the building blocks they share.
+
+pub mod blocks;
+pub mod discriminator;
+pub mod generator;
+pub mod upsample;
+pub mod vgg;
+
+pub use discriminator::{Discriminator, DiscriminatorConfig};
+pub use generator::{Generator, GeneratorConfig};
+pub use upsample::UpsampleMode;
+pub use vgg::{Vgg19, VggSource};
