@@ -72,7 +72,11 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
 }
 
 fn time_it(warmup: usize, runs: usize, mut f: impl FnMut()) -> (f64, f64) {
@@ -137,14 +141,29 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     let g = GeneratorConfig::new().init(&device);
     for &size in &args.sizes {
-        let x = Tensor::<4>::random([1, 3, size, size], Distribution::Uniform(-1.0, 1.0), &device);
-        let runs = if size >= 1024 { args.runs.min(3) } else { args.runs };
+        let x = Tensor::<4>::random(
+            [1, 3, size, size],
+            Distribution::Uniform(-1.0, 1.0),
+            &device,
+        );
+        let runs = if size >= 1024 {
+            args.runs.min(3)
+        } else {
+            args.runs
+        };
         let (med, min) = time_it(args.warmup, runs, || {
             let y = g.forward(x.clone());
             let _ = y.into_data();
         });
         report(
-            Figure { name: format!("g_infer_{size}"), device: name.clone(), median_ms: med, min_ms: min, runs, peak_rss_mib: peak_rss_mib() },
+            Figure {
+                name: format!("g_infer_{size}"),
+                device: name.clone(),
+                median_ms: med,
+                min_ms: min,
+                runs,
+                peak_rss_mib: peak_rss_mib(),
+            },
             args.json,
         );
     }

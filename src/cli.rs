@@ -186,9 +186,16 @@ pub fn run(command: Command) -> Result<()> {
         Command::Convert(args) => convert(args),
         Command::Info { model } => info(&model),
         Command::Bench(args) => crate::bench::run(args),
-        Command::Import { file, out, upsample } => {
+        Command::Import {
+            file,
+            out,
+            upsample,
+        } => {
             let device = announce(select(DeviceChoice::Cpu));
-            let stem = file.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "imported".into());
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "imported".into());
             let out = out.unwrap_or_else(|| crate::checkpoints_dir().join(stem));
             let dir = import_pytorch(&file, &out, upsample.into(), &device.device)?;
             println!("imported {} -> {}", file.display(), dir.display());
@@ -221,8 +228,10 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
     let demo = crate::demo_dir();
     let mut config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-            serde_json::from_str::<TrainConfig>(&text).with_context(|| format!("{}: not a valid config.json", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("{}: cannot read", path.display()))?;
+            serde_json::from_str::<TrainConfig>(&text)
+                .with_context(|| format!("{}: not a valid config.json", path.display()))?
         }
         None => TrainConfig::new(demo.join("photos"), demo.join("style")),
     };
@@ -263,7 +272,9 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
-    config.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     Ok(config)
 }
 
@@ -273,12 +284,16 @@ fn train(args: TrainArgs) -> Result<()> {
     let (commands_tx, commands) = unbounded();
     let trainer = match &args.resume {
         Some(run_dir) => {
-            let duration = args.steps.map(Duration::Steps).or(args.epochs.map(Duration::Epochs));
+            let duration = args
+                .steps
+                .map(Duration::Steps)
+                .or(args.epochs.map(Duration::Epochs));
             Trainer::resume(run_dir, &device, events_tx, duration)?
         }
         None => {
             let config = train_config(&args)?;
-            let run_dir = crate::checkpoints_dir().join(args.run.clone().unwrap_or_else(default_run_name));
+            let run_dir =
+                crate::checkpoints_dir().join(args.run.clone().unwrap_or_else(default_run_name));
             Trainer::new(config, &run_dir, &device, events_tx)?
         }
     };
@@ -292,11 +307,25 @@ fn train(args: TrainArgs) -> Result<()> {
     let mut failure = None;
     for event in events.iter() {
         match event {
-            TrainEvent::Preparing { done, total } => bar.set_message(format!("preparing images {done}/{total}")),
-            TrainEvent::DatasetReady { photos, style, skipped } => {
-                bar.println(format!("dataset: {photos} photos, {style} style images, {} skipped", skipped.len()));
+            TrainEvent::Preparing { done, total } => {
+                bar.set_message(format!("preparing images {done}/{total}"))
             }
-            TrainEvent::Started { run_dir, start_step, total_steps, .. } => {
+            TrainEvent::DatasetReady {
+                photos,
+                style,
+                skipped,
+            } => {
+                bar.println(format!(
+                    "dataset: {photos} photos, {style} style images, {} skipped",
+                    skipped.len()
+                ));
+            }
+            TrainEvent::Started {
+                run_dir,
+                start_step,
+                total_steps,
+                ..
+            } => {
                 bar.set_length(total_steps as u64);
                 bar.set_position(start_step as u64);
                 bar.println(format!("run: {}", run_dir.display()));
@@ -316,8 +345,14 @@ fn train(args: TrainArgs) -> Result<()> {
                     format_duration(s.eta_secs)
                 ));
             }
-            TrainEvent::Samples { step, path: Some(path), .. } => bar.println(format!("samples step {step}: {}", path.display())),
-            TrainEvent::CheckpointSaved { step, path } => bar.println(format!("checkpoint step {step}: {}", path.display())),
+            TrainEvent::Samples {
+                step,
+                path: Some(path),
+                ..
+            } => bar.println(format!("samples step {step}: {}", path.display())),
+            TrainEvent::CheckpointSaved { step, path } => {
+                bar.println(format!("checkpoint step {step}: {}", path.display()))
+            }
             TrainEvent::Warning(w) => bar.println(format!("warning: {w}")),
             TrainEvent::Error(e) => failure = Some(e),
             TrainEvent::Finished { step, reason } => {
@@ -328,7 +363,9 @@ fn train(args: TrainArgs) -> Result<()> {
         }
     }
     drop(commands_tx);
-    let reason = worker.join().map_err(|_| anyhow::anyhow!("the training thread panicked"))?;
+    let reason = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the training thread panicked"))?;
     match (reason, failure) {
         (FinishReason::Failed, Some(e)) => bail!(e),
         (FinishReason::Failed, None) => bail!("training failed"),
@@ -345,7 +382,11 @@ fn convert(args: ConvertArgs) -> Result<()> {
     let device = announce(select(args.device));
     let loaded = load_generator(&args.model, &device.device, args.upsample.map(Into::into))?;
     eprintln!("model: {}", loaded.description);
-    let opts = ConvertOptions { tile: args.tile, overlap: args.overlap, match_luminance: args.match_luminance };
+    let opts = ConvertOptions {
+        tile: args.tile,
+        overlap: args.overlap,
+        match_luminance: args.match_luminance,
+    };
     let single_file = args.inputs.len() == 1 && args.inputs[0].is_file();
     for input in &args.inputs {
         if !input.exists() {
@@ -355,23 +396,42 @@ fn convert(args: ConvertArgs) -> Result<()> {
     if single_file {
         let input = &args.inputs[0];
         let out = args.out.clone().unwrap_or_else(|| {
-            let stem = input.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let stem = input
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
             let ext = args.format.clone().unwrap_or_else(|| "png".into());
             input.with_file_name(format!("{stem}-anime.{ext}"))
         });
-        let out = if out.is_dir() { plan_jobs(&args.inputs, &out, args.format.as_deref())[0].output.clone() } else { out };
+        let out = if out.is_dir() {
+            plan_jobs(&args.inputs, &out, args.format.as_deref())[0]
+                .output
+                .clone()
+        } else {
+            out
+        };
         crate::convert::convert_file(&loaded.generator, input, &out, &opts, &device.device)?;
         println!("{}", out.display());
         return Ok(());
     }
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("converted"));
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("converted"));
     let jobs = plan_jobs(&args.inputs, &out_dir, args.format.as_deref());
     let bar = ProgressBar::new(jobs.len() as u64);
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let report = convert_batch(&loaded.generator, &jobs, &opts, &device.device, &cancel, &mut |done, _, path| {
-        bar.set_position(done as u64);
-        bar.set_message(path.display().to_string());
-    })?;
+    let report = convert_batch(
+        &loaded.generator,
+        &jobs,
+        &opts,
+        &device.device,
+        &cancel,
+        &mut |done, _, path| {
+            bar.set_position(done as u64);
+            bar.set_message(path.display().to_string());
+        },
+    )?;
     bar.finish_and_clear();
     println!(
         "converted {}, skipped {} existing, {} failed -> {}",
@@ -394,7 +454,10 @@ fn info(model: &std::path::Path) -> Result<()> {
     let loaded = load_generator(model, &device.device, None)?;
     let g = &loaded.generator;
     println!("model: {}", loaded.description);
-    println!("architecture: AnimeGANv2 generator (upsampling: {:?})", loaded.upsample);
+    println!(
+        "architecture: AnimeGANv2 generator (upsampling: {:?})",
+        loaded.upsample
+    );
     println!("{g}");
     println!("parameters: {}", burn::module::Module::num_params(g));
     if model.is_dir() {

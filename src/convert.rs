@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn::tensor::ops::PadMode;
 use burn::tensor::Device;
+use burn::tensor::ops::PadMode;
 use image::{DynamicImage, ImageFormat, RgbImage};
 
 use crate::data::image_io::{decode_rgb, has_image_extension};
@@ -27,7 +27,11 @@ pub struct ConvertOptions {
 
 impl Default for ConvertOptions {
     fn default() -> Self {
-        Self { tile: 1024, overlap: 64, match_luminance: false }
+        Self {
+            tile: 1024,
+            overlap: 64,
+            match_luminance: false,
+        }
     }
 }
 
@@ -68,13 +72,20 @@ pub fn convert_whole(g: &Generator, img: &RgbImage, device: &Device) -> RgbImage
     let x = images_to_tensor(std::slice::from_ref(img), device); // [1, 3, H, W]
     let x = if (tw, th) != (w, h) {
         // Reflection needs the pad to be smaller than the side; tiny images replicate edges.
-        let mode = if tw - w < w && th - h < h { PadMode::Reflect } else { PadMode::Edge };
+        let mode = if tw - w < w && th - h < h {
+            PadMode::Reflect
+        } else {
+            PadMode::Edge
+        };
         x.pad((0, tw - w, 0, th - h), mode)
     } else {
         x
     };
     let y = g.forward(x).narrow(2, 0, h).narrow(3, 0, w); // [1, 3, H, W]
-    tensor_to_images(y).into_iter().next().unwrap_or_else(|| img.clone())
+    tensor_to_images(y)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| img.clone())
 }
 
 /// Tile origins along one axis: tiles of `tile` with at least `overlap` shared pixels.
@@ -85,7 +96,15 @@ fn tile_starts(len: usize, tile: usize, overlap: usize) -> Vec<usize> {
     let stride = tile - overlap;
     let n = (len - overlap).div_ceil(stride);
     // Spread the tiles evenly so the last one ends exactly at the border.
-    (0..n).map(|i| if n == 1 { 0 } else { i * (len - tile) / (n - 1) }).collect()
+    (0..n)
+        .map(|i| {
+            if n == 1 {
+                0
+            } else {
+                i * (len - tile) / (n - 1)
+            }
+        })
+        .collect()
 }
 
 /// Blend weight of a pixel at `pos` inside a tile spanning `[start, start+tile)`:
@@ -106,7 +125,12 @@ fn ramp(pos: usize, start: usize, tile: usize, len: usize, overlap: usize) -> f3
 
 /// Converts `img`, tiling when it is larger than `opts.tile`, and matching
 /// luminance when asked. Memory is bounded by one tile's activations.
-pub fn convert_image(g: &Generator, img: &RgbImage, opts: &ConvertOptions, device: &Device) -> Result<RgbImage, ConvertError> {
+pub fn convert_image(
+    g: &Generator,
+    img: &RgbImage,
+    opts: &ConvertOptions,
+    device: &Device,
+) -> Result<RgbImage, ConvertError> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let out = if opts.tile == 0 || (w <= opts.tile && h <= opts.tile) {
         convert_whole(g, img, device)
@@ -122,7 +146,14 @@ pub fn convert_image(g: &Generator, img: &RgbImage, opts: &ConvertOptions, devic
         let mut weight = vec![0f32; w * h];
         for &y0 in &tile_starts(h, tile_h, opts.overlap) {
             for &x0 in &tile_starts(w, tile_w, opts.overlap) {
-                let crop = image::imageops::crop_imm(img, x0 as u32, y0 as u32, tile_w as u32, tile_h as u32).to_image();
+                let crop = image::imageops::crop_imm(
+                    img,
+                    x0 as u32,
+                    y0 as u32,
+                    tile_w as u32,
+                    tile_h as u32,
+                )
+                .to_image();
                 let out = convert_whole(g, &crop, device);
                 for ty in 0..tile_h {
                     let wy = ramp(y0 + ty, y0, tile_h, h, opts.overlap);
@@ -140,15 +171,26 @@ pub fn convert_image(g: &Generator, img: &RgbImage, opts: &ConvertOptions, devic
         }
         RgbImage::from_fn(w as u32, h as u32, |x, y| {
             let i = y as usize * w + x as usize;
-            let px = |c: usize| (acc[i * 3 + c] / weight[i].max(1e-6)).round().clamp(0.0, 255.0) as u8;
+            let px = |c: usize| {
+                (acc[i * 3 + c] / weight[i].max(1e-6))
+                    .round()
+                    .clamp(0.0, 255.0) as u8
+            };
             image::Rgb([px(0), px(1), px(2)])
         })
     };
-    Ok(if opts.match_luminance { match_luminance(&out, img) } else { out })
+    Ok(if opts.match_luminance {
+        match_luminance(&out, img)
+    } else {
+        out
+    })
 }
 
 fn mean_luminance(img: &RgbImage) -> f64 {
-    let sum: f64 = img.pixels().map(|p| 0.299 * p.0[0] as f64 + 0.587 * p.0[1] as f64 + 0.114 * p.0[2] as f64).sum();
+    let sum: f64 = img
+        .pixels()
+        .map(|p| 0.299 * p.0[0] as f64 + 0.587 * p.0[1] as f64 + 0.114 * p.0[2] as f64)
+        .sum();
     sum / (img.width() as f64 * img.height() as f64).max(1.0)
 }
 
@@ -167,7 +209,12 @@ pub fn match_luminance(out: &RgbImage, reference: &RgbImage) -> RgbImage {
 
 /// Output format by file extension: PNG, JPEG or WebP (lossless).
 pub fn output_format(path: &Path) -> Result<ImageFormat, ConvertError> {
-    match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .as_deref()
+    {
         Some("png") => Ok(ImageFormat::Png),
         Some("jpg" | "jpeg") => Ok(ImageFormat::Jpeg),
         Some("webp") => Ok(ImageFormat::WebP),
@@ -185,14 +232,29 @@ pub fn save_image(img: &RgbImage, path: &Path) -> Result<(), ConvertError> {
     let mut bytes = Vec::new();
     DynamicImage::ImageRgb8(img.clone())
         .write_to(&mut std::io::Cursor::new(&mut bytes), format)
-        .map_err(|e| ConvertError::Write { path: path.to_path_buf(), reason: e.to_string() })?;
-    crate::fsx::write_atomic(path, &bytes).map_err(|e| ConvertError::Write { path: path.to_path_buf(), reason: e.to_string() })
+        .map_err(|e| ConvertError::Write {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    crate::fsx::write_atomic(path, &bytes).map_err(|e| ConvertError::Write {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// Decodes, converts and saves one file.
-pub fn convert_file(g: &Generator, input: &Path, output: &Path, opts: &ConvertOptions, device: &Device) -> Result<(), ConvertError> {
+pub fn convert_file(
+    g: &Generator,
+    input: &Path,
+    output: &Path,
+    opts: &ConvertOptions,
+    device: &Device,
+) -> Result<(), ConvertError> {
     output_format(output)?;
-    let decoded = decode_rgb(input).map_err(|reason| ConvertError::Decode { path: input.to_path_buf(), reason })?;
+    let decoded = decode_rgb(input).map_err(|reason| ConvertError::Decode {
+        path: input.to_path_buf(),
+        reason,
+    })?;
     let out = convert_image(g, &decoded.rgb, opts, device)?;
     save_image(&out, output)
 }
@@ -214,7 +276,12 @@ pub fn plan_jobs(inputs: &[PathBuf], out_dir: &Path, ext: Option<&str>) -> Vec<C
         if let Some(e) = ext {
             return e.to_string();
         }
-        match p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+        match p
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref()
+        {
             Some(e @ ("png" | "jpg" | "jpeg" | "webp")) => e.to_string(),
             _ => "png".to_string(),
         }
@@ -223,7 +290,9 @@ pub fn plan_jobs(inputs: &[PathBuf], out_dir: &Path, ext: Option<&str>) -> Vec<C
         if input.is_dir() {
             let mut stack = vec![input.clone()];
             while let Some(dir) = stack.pop() {
-                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
                 for entry in entries.flatten() {
                     let path = entry.path();
                     if path.is_dir() {
@@ -231,13 +300,22 @@ pub fn plan_jobs(inputs: &[PathBuf], out_dir: &Path, ext: Option<&str>) -> Vec<C
                     } else if has_image_extension(&path) {
                         let rel = path.strip_prefix(input).unwrap_or(&path);
                         let output = out_dir.join(rel).with_extension(out_ext(&path));
-                        jobs.push(ConvertJob { input: path, output });
+                        jobs.push(ConvertJob {
+                            input: path,
+                            output,
+                        });
                     }
                 }
             }
         } else {
-            let name = input.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "image".into());
-            jobs.push(ConvertJob { input: input.clone(), output: out_dir.join(format!("{name}.{}", out_ext(input))) });
+            let name = input
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "image".into());
+            jobs.push(ConvertJob {
+                input: input.clone(),
+                output: out_dir.join(format!("{name}.{}", out_ext(input))),
+            });
         }
     }
     jobs.sort_by(|a, b| a.input.cmp(&b.input));

@@ -41,23 +41,43 @@ pub struct SelectedDevice {
     pub fallback_reason: Option<String>,
 }
 
-/// Names of the wgpu adapters this machine offers (empty when none).
+/// One wgpu adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adapter {
+    /// The adapter's name, e.g. `NVIDIA GeForce RTX 3060` or `llvmpipe (LLVM 15, 256 bits)`.
+    pub name: String,
+    /// False for software rasterizers (Mesa's lavapipe/llvmpipe), which are far slower
+    /// than Flex on the same CPU.
+    pub is_hardware: bool,
+}
+
+/// The wgpu adapters this machine offers (empty when none).
 ///
 /// Opens every adapter once; call it once and keep the answer. A panic inside the
 /// driver enumeration is caught and treated as "no adapter".
-pub fn wgpu_adapter_names() -> Vec<String> {
+pub fn wgpu_adapters() -> Vec<Adapter> {
     let found = std::panic::catch_unwind(|| {
         Device::enumerate(DeviceType::Wgpu)
             .into_vec()
             .into_iter()
-            .map(|d| {
-                d.identity()
-                    .map(|i| i.name)
-                    .unwrap_or_else(|| "unnamed wgpu adapter".to_string())
+            .map(|d| match d.identity() {
+                Some(i) => Adapter {
+                    is_hardware: i.physical.is_some(),
+                    name: i.name,
+                },
+                None => Adapter {
+                    name: "unnamed wgpu adapter".to_string(),
+                    is_hardware: false,
+                },
             })
             .collect::<Vec<_>>()
     });
     found.unwrap_or_default()
+}
+
+/// Names of the wgpu adapters (see [`wgpu_adapters`]).
+pub fn wgpu_adapter_names() -> Vec<String> {
+    wgpu_adapters().into_iter().map(|a| a.name).collect()
 }
 
 /// The Flex CPU device.
@@ -71,40 +91,50 @@ pub fn cpu_device() -> SelectedDevice {
     }
 }
 
-/// Creates the device for `choice`. wgpu falls back to Flex when no adapter exists,
-/// and says so in [`SelectedDevice::fallback_reason`].
+fn wgpu_device(adapter: &Adapter) -> SelectedDevice {
+    SelectedDevice {
+        device: Device::wgpu(DeviceKind::DefaultDevice),
+        requested: DeviceChoice::Wgpu,
+        is_gpu_backend: true,
+        description: format!("wgpu: {}", adapter.name),
+        fallback_reason: None,
+    }
+}
+
+/// Creates the device for `choice`. wgpu falls back to Flex when no hardware adapter
+/// exists (none at all, or only a software rasterizer, which is 15-20x slower than
+/// Flex), and says so in [`SelectedDevice::fallback_reason`].
 pub fn select(choice: DeviceChoice) -> SelectedDevice {
     match choice {
         DeviceChoice::Cpu => cpu_device(),
         DeviceChoice::Wgpu => {
-            let names = wgpu_adapter_names();
-            match names.first() {
-                Some(name) => SelectedDevice {
-                    device: Device::wgpu(DeviceKind::DefaultDevice),
-                    requested: choice,
-                    is_gpu_backend: true,
-                    description: format!("wgpu: {name}"),
-                    fallback_reason: None,
-                },
-                None => SelectedDevice {
-                    fallback_reason: Some(
-                        "no wgpu adapter found (no Vulkan/Metal/DX12 driver?); using the CPU"
-                            .to_string(),
+            let adapters = wgpu_adapters();
+            let reason = match adapters.iter().find(|a| a.is_hardware) {
+                Some(adapter) => return wgpu_device(adapter),
+                None => match adapters.first() {
+                    Some(software) => format!(
+                        "only a software wgpu adapter was found ({}); using Flex on the CPU, which is much faster",
+                        software.name
                     ),
-                    requested: choice,
-                    ..cpu_device()
+                    None => "no wgpu adapter found (no Vulkan/Metal/DX12 driver?); using the CPU"
+                        .to_string(),
                 },
+            };
+            SelectedDevice {
+                fallback_reason: Some(reason),
+                requested: choice,
+                ..cpu_device()
             }
         }
     }
 }
 
-/// Creates the wgpu device, or an error when no adapter exists (no fallback).
+/// Creates a wgpu device on any adapter, software ones included, or says why not
+/// (no fallback). Used by the wgpu tests, which run on Mesa's lavapipe in CI.
 pub fn require_wgpu() -> Result<SelectedDevice, String> {
-    let selected = select(DeviceChoice::Wgpu);
-    match selected.fallback_reason {
-        Some(reason) => Err(reason),
-        None => Ok(selected),
+    match wgpu_adapters().first() {
+        Some(adapter) => Ok(wgpu_device(adapter)),
+        None => Err("no wgpu adapter found (install mesa-vulkan-drivers for lavapipe)".to_string()),
     }
 }
 

@@ -7,15 +7,15 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, TensorData};
 
+use crate::interop::WeightsError;
 use crate::interop::keys::burn_to_port;
 use crate::interop::params::{collect_params, param_shapes, replace_params};
 use crate::interop::pytorch::{PytorchFile, TensorSource, read_checked};
 use crate::interop::safetensors_io::{SafetensorsFile, UPSAMPLE_METADATA_KEY, to_bytes};
-use crate::interop::WeightsError;
 use crate::model::{Generator, GeneratorConfig, UpsampleMode};
 use crate::train::checkpoint::{
-    CheckpointError, LatestPointer, ModelInfo, ModelOrigin, checkpoint_dir_name, files, latest_checkpoint, read_json,
-    write_json,
+    CheckpointError, LatestPointer, ModelInfo, ModelOrigin, checkpoint_dir_name, files,
+    latest_checkpoint, read_json, write_json,
 };
 use crate::train::trainer::load_module;
 
@@ -49,45 +49,80 @@ pub struct LoadedModel {
 
 /// Loads a generator from `path` (see module docs). `upsample` overrides the saved
 /// mode (for foreign files that do not record it, the default is `AlignCorners`).
-pub fn load_generator(path: &Path, device: &Device, upsample: Option<UpsampleMode>) -> Result<LoadedModel, ModelError> {
+pub fn load_generator(
+    path: &Path,
+    device: &Device,
+    upsample: Option<UpsampleMode>,
+) -> Result<LoadedModel, ModelError> {
     if path.is_dir() {
         let (pointer, ckpt) = latest_checkpoint(path)?;
         let info: Option<ModelInfo> = read_json(&path.join("model.json")).ok();
         let mode = upsample.or(info.map(|i| i.upsample)).unwrap_or_default();
-        let generator = load_module(GeneratorConfig::new().with_upsample(mode).init(device), &ckpt.join(files::GENERATOR))?;
+        let generator = load_module(
+            GeneratorConfig::new().with_upsample(mode).init(device),
+            &ckpt.join(files::GENERATOR),
+        )?;
         return Ok(LoadedModel {
             generator,
             description: format!("{} (step {})", path.display(), pointer.step),
             upsample: mode,
         });
     }
-    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match ext.as_str() {
         "bpk" => {
             let mode = upsample.unwrap_or_default();
-            let generator = load_module(GeneratorConfig::new().with_upsample(mode).init(device), path)?;
-            Ok(LoadedModel { generator, description: path.display().to_string(), upsample: mode })
+            let generator = load_module(
+                GeneratorConfig::new().with_upsample(mode).init(device),
+                path,
+            )?;
+            Ok(LoadedModel {
+                generator,
+                description: path.display().to_string(),
+                upsample: mode,
+            })
         }
         "pt" | "pth" | "ckpt" => {
             let mode = upsample.unwrap_or_default();
             let file = PytorchFile::open(path)?;
             let generator = load_port_layout(&file, mode, device)?;
-            Ok(LoadedModel { generator, description: format!("{} (PyTorch port layout)", path.display()), upsample: mode })
+            Ok(LoadedModel {
+                generator,
+                description: format!("{} (PyTorch port layout)", path.display()),
+                upsample: mode,
+            })
         }
         "safetensors" => {
             let file = SafetensorsFile::open(path)?;
-            let saved = file.metadata().get(UPSAMPLE_METADATA_KEY).and_then(|m| serde_json::from_str(m).ok());
+            let saved = file
+                .metadata()
+                .get(UPSAMPLE_METADATA_KEY)
+                .and_then(|m| serde_json::from_str(m).ok());
             let mode = upsample.or(saved).unwrap_or_default();
             let generator = load_port_layout(&file, mode, device)?;
-            Ok(LoadedModel { generator, description: format!("{} (safetensors)", path.display()), upsample: mode })
+            Ok(LoadedModel {
+                generator,
+                description: format!("{} (safetensors)", path.display()),
+                upsample: mode,
+            })
         }
-        _ => Err(ModelError::Unrecognised { path: path.to_path_buf() }),
+        _ => Err(ModelError::Unrecognised {
+            path: path.to_path_buf(),
+        }),
     }
 }
 
 /// Builds a generator from a file in the PyTorch port's key layout, checking every
 /// key and shape (missing, unexpected and mis-shaped keys are named).
-pub fn load_port_layout(source: &dyn TensorSource, mode: UpsampleMode, device: &Device) -> Result<Generator, WeightsError> {
+pub fn load_port_layout(
+    source: &dyn TensorSource,
+    mode: UpsampleMode,
+    device: &Device,
+) -> Result<Generator, WeightsError> {
     let generator = GeneratorConfig::new().with_upsample(mode).init(device);
     let mut burn_of = HashMap::new();
     let expected: Vec<(String, Vec<usize>)> = param_shapes(&generator)
@@ -111,26 +146,61 @@ pub fn load_port_layout(source: &dyn TensorSource, mode: UpsampleMode, device: &
 
 /// Converts a port-layout `.pt` into a photo2anime model directory `out`
 /// (`model.json`, `latest.json`, `ckpt-000000/generator.bpk`).
-pub fn import_pytorch(file: &Path, out: &Path, mode: UpsampleMode, device: &Device) -> Result<PathBuf, ModelError> {
+pub fn import_pytorch(
+    file: &Path,
+    out: &Path,
+    mode: UpsampleMode,
+    device: &Device,
+) -> Result<PathBuf, ModelError> {
     let source = PytorchFile::open(file)?;
     let generator = load_port_layout(&source, mode, device)?;
-    write_model_dir(generator, out, mode, ModelOrigin::Imported { source: file.to_path_buf() })
+    write_model_dir(
+        generator,
+        out,
+        mode,
+        ModelOrigin::Imported {
+            source: file.to_path_buf(),
+        },
+    )
 }
 
 /// Writes `generator` as a self-describing model directory.
-pub fn write_model_dir(generator: Generator, out: &Path, mode: UpsampleMode, origin: ModelOrigin) -> Result<PathBuf, ModelError> {
+pub fn write_model_dir(
+    generator: Generator,
+    out: &Path,
+    mode: UpsampleMode,
+    origin: ModelOrigin,
+) -> Result<PathBuf, ModelError> {
     let ckpt = out.join(checkpoint_dir_name(0));
-    let io = |source| CheckpointError::Io { path: ckpt.clone(), source };
+    let io = |source| CheckpointError::Io {
+        path: ckpt.clone(),
+        source,
+    };
     std::fs::create_dir_all(&ckpt).map_err(io)?;
     let bytes = burn::module::Module::into_record(generator)
         .into_bytes()
-        .map_err(|e| CheckpointError::Weights { path: ckpt.clone(), detail: e.to_string() })?;
+        .map_err(|e| CheckpointError::Weights {
+            path: ckpt.clone(),
+            detail: e.to_string(),
+        })?;
     crate::fsx::write_atomic(&ckpt.join(files::GENERATOR), &bytes).map_err(io)?;
     write_json(
         &out.join("model.json"),
-        &ModelInfo { version: env!("CARGO_PKG_VERSION").to_string(), upsample: mode, origin, vgg: None, image_size: None },
+        &ModelInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            upsample: mode,
+            origin,
+            vgg: None,
+            image_size: None,
+        },
     )?;
-    write_json(&out.join("latest.json"), &LatestPointer { step: 0, dir: checkpoint_dir_name(0) })?;
+    write_json(
+        &out.join("latest.json"),
+        &LatestPointer {
+            step: 0,
+            dir: checkpoint_dir_name(0),
+        },
+    )?;
     Ok(out.to_path_buf())
 }
 
@@ -143,13 +213,18 @@ pub fn export_safetensors(model: &LoadedModel, out: &Path) -> Result<(), ModelEr
         .collect();
     let mut metadata = HashMap::new();
     metadata.insert("format".to_string(), "pt".to_string());
-    metadata.insert("architecture".to_string(), "AnimeGANv2 generator (bryandlee/animegan2-pytorch layout)".to_string());
+    metadata.insert(
+        "architecture".to_string(),
+        "AnimeGANv2 generator (bryandlee/animegan2-pytorch layout)".to_string(),
+    );
     metadata.insert(
         UPSAMPLE_METADATA_KEY.to_string(),
         serde_json::to_string(&model.upsample).unwrap_or_default(),
     );
     let bytes = to_bytes(&tensors, metadata, out)?;
-    crate::fsx::write_atomic(out, &bytes)
-        .map_err(|e| WeightsError::Write { path: out.to_path_buf(), detail: e.to_string() })?;
+    crate::fsx::write_atomic(out, &bytes).map_err(|e| WeightsError::Write {
+        path: out.to_path_buf(),
+        detail: e.to_string(),
+    })?;
     Ok(())
 }

@@ -51,7 +51,12 @@ pub fn two_row_grid(top: &[RgbImage], bottom: &[RgbImage]) -> RgbImage {
     let mut grid = RgbImage::from_pixel(w * cols, h * 2, image::Rgb([24, 24, 24]));
     for (row, imgs) in [top, bottom].iter().enumerate() {
         for (col, img) in imgs.iter().enumerate() {
-            image::imageops::replace(&mut grid, img, (col as u32 * w) as i64, (row as u32 * h) as i64);
+            image::imageops::replace(
+                &mut grid,
+                img,
+                (col as u32 * w) as i64,
+                (row as u32 * h) as i64,
+            );
         }
     }
     grid

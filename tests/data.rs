@@ -11,7 +11,13 @@ use photo2anime::data::{Dataset, scan_folder};
 fn edge_smoothing_blurs_only_near_edges() {
     // A white square on black: Canny finds its border, the dilated mask covers 2 px
     // either side, and only those pixels are blurred.
-    let img = RgbImage::from_fn(40, 40, |x, y| if (12..28).contains(&x) && (12..28).contains(&y) { Rgb([255; 3]) } else { Rgb([0; 3]) });
+    let img = RgbImage::from_fn(40, 40, |x, y| {
+        if (12..28).contains(&x) && (12..28).contains(&y) {
+            Rgb([255; 3])
+        } else {
+            Rgb([0; 3])
+        }
+    });
     let mask = edge_mask(&img);
     assert!(mask.get_pixel(12, 20).0[0] > 0, "the border is in the mask");
     assert_eq!(mask.get_pixel(2, 2).0[0], 0, "far background is not");
@@ -20,7 +26,10 @@ fn edge_smoothing_blurs_only_near_edges() {
     assert_eq!(smooth.get_pixel(2, 2).0, [0; 3]);
     assert_eq!(smooth.get_pixel(20, 20).0, [255; 3]);
     let edge = smooth.get_pixel(12, 20).0[0];
-    assert!(edge > 0 && edge < 255, "the border pixel is blurred ({edge})");
+    assert!(
+        edge > 0 && edge < 255,
+        "the border pixel is blurred ({edge})"
+    );
     // Symmetric input, symmetric output.
     assert_eq!(smooth.get_pixel(12, 20).0, smooth.get_pixel(27, 20).0);
 }
@@ -29,38 +38,74 @@ fn edge_smoothing_blurs_only_near_edges() {
 fn bad_files_are_skipped_with_reasons_and_odd_formats_are_converted() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    common::synthetic_photo(64, 48, 0).save(d.join("good.png")).unwrap();
-    std::fs::write(d.join("corrupt.jpg"), b"\xff\xd8\xff\xe0 this is not really a jpeg").unwrap();
+    common::synthetic_photo(64, 48, 0)
+        .save(d.join("good.png"))
+        .unwrap();
+    std::fs::write(
+        d.join("corrupt.jpg"),
+        b"\xff\xd8\xff\xe0 this is not really a jpeg",
+    )
+    .unwrap();
     std::fs::write(d.join("text.png"), b"hello").unwrap();
     let mut png = Vec::new();
-    common::synthetic_photo(64, 64, 1).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    common::synthetic_photo(64, 64, 1)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
     std::fs::write(d.join("truncated.png"), &png[..png.len() / 2]).unwrap();
-    RgbImage::from_pixel(10, 10, Rgb([1, 2, 3])).save(d.join("tiny.png")).unwrap();
+    RgbImage::from_pixel(10, 10, Rgb([1, 2, 3]))
+        .save(d.join("tiny.png"))
+        .unwrap();
     std::fs::write(d.join("readme.txt"), "not an image extension: ignored").unwrap();
-    let sixteen: ImageBuffer<Rgb<u16>, Vec<u16>> = ImageBuffer::from_fn(40, 40, |x, _| Rgb([x as u16 * 1000, 0, 65535]));
+    let sixteen: ImageBuffer<Rgb<u16>, Vec<u16>> =
+        ImageBuffer::from_fn(40, 40, |x, _| Rgb([x as u16 * 1000, 0, 65535]));
     sixteen.save(d.join("sixteen.png")).unwrap();
-    GrayImage::from_fn(40, 40, |x, _| Luma([x as u8 * 5])).save(d.join("gray.png")).unwrap();
-    RgbaImage::from_pixel(40, 40, Rgba([0, 0, 0, 0])).save(d.join("transparent.png")).unwrap();
+    GrayImage::from_fn(40, 40, |x, _| Luma([x as u8 * 5]))
+        .save(d.join("gray.png"))
+        .unwrap();
+    RgbaImage::from_pixel(40, 40, Rgba([0, 0, 0, 0]))
+        .save(d.join("transparent.png"))
+        .unwrap();
 
     let report = scan_folder(d).unwrap();
-    let names = |v: Vec<&std::path::Path>| v.iter().map(|p| p.file_name().unwrap().to_string_lossy().to_string()).collect::<Vec<_>>();
+    let names = |v: Vec<&std::path::Path>| {
+        v.iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+            .collect::<Vec<_>>()
+    };
     // Header checks catch what they can at scan time...
     let skipped = names(report.skipped.iter().map(|s| s.path.as_path()).collect());
     assert!(skipped.contains(&"corrupt.jpg".to_string()), "{skipped:?}");
     assert!(skipped.contains(&"text.png".to_string()));
     assert!(skipped.contains(&"tiny.png".to_string()));
-    let tiny = report.skipped.iter().find(|s| s.path.ends_with("tiny.png")).unwrap();
+    let tiny = report
+        .skipped
+        .iter()
+        .find(|s| s.path.ends_with("tiny.png"))
+        .unwrap();
     assert!(tiny.reason.contains("too small"), "{}", tiny.reason);
 
     // ...and preparing the dataset decodes everything, catching truncation.
     let cache = tempfile::tempdir().unwrap();
     let style = tempfile::tempdir().unwrap();
-    common::synthetic_cartoon(48, 48, 0).save(style.path().join("s.png")).unwrap();
-    let (dataset, skipped) = Dataset::prepare(d, style.path(), 32, 1, 1, cache.path(), &|_, _| {}).unwrap();
+    common::synthetic_cartoon(48, 48, 0)
+        .save(style.path().join("s.png"))
+        .unwrap();
+    let (dataset, skipped) =
+        Dataset::prepare(d, style.path(), 32, 1, 1, cache.path(), &|_, _| {}).unwrap();
     let used = names(dataset.photos.iter().map(|p| p.source.as_path()).collect());
-    assert_eq!(used, vec!["good.png", "gray.png", "sixteen.png", "transparent.png"]);
-    let truncated = skipped.iter().find(|s| s.path.ends_with("truncated.png")).expect("truncated file reported");
-    assert!(truncated.reason.contains("truncated") || truncated.reason.contains("corrupt"), "{}", truncated.reason);
+    assert_eq!(
+        used,
+        vec!["good.png", "gray.png", "sixteen.png", "transparent.png"]
+    );
+    let truncated = skipped
+        .iter()
+        .find(|s| s.path.ends_with("truncated.png"))
+        .expect("truncated file reported");
+    assert!(
+        truncated.reason.contains("truncated") || truncated.reason.contains("corrupt"),
+        "{}",
+        truncated.reason
+    );
     // The transparent image was composited on white, not left black.
     let cached = image::open(&dataset.photos[3].cached).unwrap().to_rgb8();
     assert_eq!(cached.get_pixel(0, 0).0, [255, 255, 255]);
@@ -69,7 +114,10 @@ fn bad_files_are_skipped_with_reasons_and_odd_formats_are_converted() {
 #[test]
 fn empty_and_missing_folders_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(matches!(scan_folder(dir.path()), Err(ScanError::Empty { .. })));
+    assert!(matches!(
+        scan_folder(dir.path()),
+        Err(ScanError::Empty { .. })
+    ));
     let err = scan_folder(&dir.path().join("nope")).unwrap_err();
     assert!(matches!(err, ScanError::Unreadable { .. }));
     assert!(err.to_string().contains("nope"));
@@ -80,7 +128,8 @@ fn batches_are_a_deterministic_function_of_the_step() {
     let dir = tempfile::tempdir().unwrap();
     let (photos, style) = common::tiny_dataset(dir.path(), 5, 40);
     let cache = dir.path().join("cache");
-    let (dataset, skipped) = Dataset::prepare(&photos, &style, 32, 2, 7, &cache, &|_, _| {}).unwrap();
+    let (dataset, skipped) =
+        Dataset::prepare(&photos, &style, 32, 2, 7, &cache, &|_, _| {}).unwrap();
     assert!(skipped.is_empty());
     assert_eq!((dataset.photos.len(), dataset.style.len()), (5, 5));
     assert_eq!(dataset.steps_per_epoch(), 2);

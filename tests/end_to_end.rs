@@ -50,8 +50,21 @@ fn train_checkpoint_resume_convert() {
     trainer.save_checkpoint().unwrap();
     drop(trainer);
     let events: Vec<TrainEvent> = rx.try_iter().collect();
-    let sample_steps: Vec<usize> = events.iter().filter_map(|e| if let TrainEvent::Samples { step, .. } = e { Some(*step) } else { None }).collect();
-    assert_eq!(sample_steps, vec![0, 2], "samples at step 0 and every 2 steps");
+    let sample_steps: Vec<usize> = events
+        .iter()
+        .filter_map(|e| {
+            if let TrainEvent::Samples { step, .. } = e {
+                Some(*step)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(
+        sample_steps,
+        vec![0, 2],
+        "samples at step 0 and every 2 steps"
+    );
     assert!(run.join("samples/step-000000.png").exists());
     let latest: LatestPointer = read_json(&run.join("latest.json")).unwrap();
     assert_eq!(latest.step, 3);
@@ -68,8 +81,16 @@ fn train_checkpoint_resume_convert() {
     trainer.save_checkpoint().unwrap();
     drop(trainer);
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
-    let steps: Vec<usize> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
-    assert_eq!(steps, vec![1, 2, 3, 4, 5], "one metrics row per step, no duplicates");
+    let steps: Vec<usize> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        vec![1, 2, 3, 4, 5],
+        "one metrics row per step, no duplicates"
+    );
     assert!(run.join("config.json").exists() && run.join("model.json").exists());
 
     // Convert with nothing but the run directory.
@@ -77,7 +98,14 @@ fn train_checkpoint_resume_convert() {
     common::synthetic_photo(50, 37, 3).save(&photo).unwrap();
     let out = root.path().join("out.png");
     let loaded = load_generator(&run, &Device::flex(), None).unwrap();
-    convert_file(&loaded.generator, &photo, &out, &ConvertOptions::default(), &Device::flex()).unwrap();
+    convert_file(
+        &loaded.generator,
+        &photo,
+        &out,
+        &ConvertOptions::default(),
+        &Device::flex(),
+    )
+    .unwrap();
     let converted = image::open(&out).unwrap().to_rgb8();
     assert_eq!(converted.dimensions(), (50, 37));
     assert_ne!(converted, image::open(&photo).unwrap().to_rgb8());
@@ -87,13 +115,37 @@ fn train_checkpoint_resume_convert() {
 fn d_update_leaves_g_untouched_and_vice_versa() {
     let root = tempfile::tempdir().unwrap();
     let (photos, style) = common::tiny_dataset(root.path(), 2, 40);
-    let (dataset, _) = Dataset::prepare(&photos, &style, 32, 2, 1, &root.path().join("cache"), &|_, _| {}).unwrap();
+    let (dataset, _) = Dataset::prepare(
+        &photos,
+        &style,
+        32,
+        2,
+        1,
+        &root.path().join("cache"),
+        &|_, _| {},
+    )
+    .unwrap();
     let ad = Device::flex().autodiff();
-    let mut nets = Networks::new(GeneratorConfig::new().init(&ad), DiscriminatorConfig::new().init(&ad), Vgg19::random(19, &ad).no_grad());
+    let mut nets = Networks::new(
+        GeneratorConfig::new().init(&ad),
+        DiscriminatorConfig::new().init(&ad),
+        Vgg19::random(19, &ad).no_grad(),
+    );
     let live = LiveParams::default();
     let t = BatchTensors::new(&dataset.batch(0), &ad);
-    let g_of = |n: &Networks| collect_params(&n.generator).into_iter().map(|p| p.values).collect::<Vec<_>>();
-    let d_of = |n: &Networks| collect_params(&n.discriminator).into_iter().filter(|p| p.path.ends_with("weight")).map(|p| p.values).collect::<Vec<_>>();
+    let g_of = |n: &Networks| {
+        collect_params(&n.generator)
+            .into_iter()
+            .map(|p| p.values)
+            .collect::<Vec<_>>()
+    };
+    let d_of = |n: &Networks| {
+        collect_params(&n.discriminator)
+            .into_iter()
+            .filter(|p| p.path.ends_with("weight"))
+            .map(|p| p.values)
+            .collect::<Vec<_>>()
+    };
 
     let (g0, d0) = (g_of(&nets), d_of(&nets));
     let fake = nets.generator.forward(t.photos.clone()).detach();
@@ -128,7 +180,10 @@ fn non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
         }
     }
     let message = failure.expect("the run must stop on a non-finite loss");
-    assert!(message.contains("became") && message.contains("last good checkpoint"), "{message}");
+    assert!(
+        message.contains("became") && message.contains("last good checkpoint"),
+        "{message}"
+    );
     let latest: LatestPointer = read_json(&run.join("latest.json")).unwrap();
     assert_eq!(run.join(&latest.dir), good);
     assert!(load_generator(&run, &Device::flex(), None).is_ok());

@@ -4,38 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Device, Tensor, TensorData};
+mod common;
+
+use burn::tensor::{Device, Tensor};
+use common::{fixture, fixture_max_diff};
 use photo2anime::interop::WeightsError;
-use photo2anime::interop::safetensors_io::SafetensorsFile;
-use photo2anime::interop::pytorch::TensorSource;
 use photo2anime::model::UpsampleMode;
 use photo2anime::model_io::{ModelError, export_safetensors, import_pytorch, load_generator};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-/// Max |photo2anime - PyTorch| over every fixture case of `mode` on `device`.
-pub fn fixture_max_diff(device: &Device, mode: UpsampleMode) -> Vec<(String, f32)> {
-    let io = SafetensorsFile::open(&fixture("reference_io.safetensors")).unwrap();
-    let model = load_generator(&fixture("generator_seed0.pt"), device, Some(mode)).unwrap();
-    let suffix = if mode.align_corners() { "align1" } else { "align0" };
-    let mut results = Vec::new();
-    for (key, shape) in io.entries() {
-        let Some(case) = key.strip_prefix("in_") else { continue };
-        let out_key = format!("out_{case}_{suffix}");
-        if !io.entries().iter().any(|(k, _)| *k == out_key) {
-            continue;
-        }
-        let x = Tensor::<4>::from_data(TensorData::new(io.read_f32(&key).unwrap(), shape.clone()), device);
-        let expected = io.read_f32(&out_key).unwrap();
-        let y = model.generator.forward(x).into_data().try_to_vec::<f32>().unwrap();
-        assert_eq!(y.len(), expected.len());
-        let d = y.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-        results.push((format!("{case} {suffix}"), d));
-    }
-    results
-}
 
 #[test]
 fn pytorch_fixture_outputs_match_on_flex() {
@@ -60,7 +35,10 @@ fn malicious_pickles_are_refused_and_nothing_runs() {
         let err = load_generator(&fixture(name), &Device::flex(), None).unwrap_err();
         let msg = err.to_string();
         println!("{name}: {msg}");
-        assert!(matches!(err, ModelError::Weights(WeightsError::NotAStateDict { .. })), "{msg}");
+        assert!(
+            matches!(err, ModelError::Weights(WeightsError::NotAStateDict { .. })),
+            "{msg}"
+        );
         assert!(msg.contains(name), "the message names the file: {msg}");
         assert!(!marker().exists(), "{name} executed code");
     }
@@ -68,18 +46,36 @@ fn malicious_pickles_are_refused_and_nothing_runs() {
 
 #[test]
 fn broken_files_get_clear_errors() {
-    let load = |name: &str| load_generator(&fixture(name), &Device::flex(), None).unwrap_err().to_string();
+    let load = |name: &str| {
+        load_generator(&fixture(name), &Device::flex(), None)
+            .unwrap_err()
+            .to_string()
+    };
     let missing = load("missing_key.pt");
-    assert!(missing.contains("missing") && missing.contains("block_c.2.layers.1.1.bias"), "{missing}");
+    assert!(
+        missing.contains("missing") && missing.contains("block_c.2.layers.1.1.bias"),
+        "{missing}"
+    );
     let extra = load("extra_key.pt");
-    assert!(extra.contains("unexpected") && extra.contains("block_f.0.weight"), "{extra}");
+    assert!(
+        extra.contains("unexpected") && extra.contains("block_f.0.weight"),
+        "{extra}"
+    );
     let shape = load("wrong_shape.pt");
-    assert!(shape.contains("block_e.2.1.weight") && shape.contains("[32, 64, 5, 5]"), "{shape}");
+    assert!(
+        shape.contains("block_e.2.1.weight") && shape.contains("[32, 64, 5, 5]"),
+        "{shape}"
+    );
     let truncated = load("truncated.pt");
     assert!(truncated.contains("truncated.pt"), "{truncated}");
     let not_zip = load("not_a_zip.pt");
-    assert!(not_zip.contains("not a readable PyTorch state_dict"), "{not_zip}");
-    let nothing = load_generator(Path::new("/nonexistent/model.pt"), &Device::flex(), None).unwrap_err().to_string();
+    assert!(
+        not_zip.contains("not a readable PyTorch state_dict"),
+        "{not_zip}"
+    );
+    let nothing = load_generator(Path::new("/nonexistent/model.pt"), &Device::flex(), None)
+        .unwrap_err()
+        .to_string();
     assert!(nothing.contains("/nonexistent/model.pt"), "{nothing}");
 }
 
@@ -87,14 +83,34 @@ fn broken_files_get_clear_errors() {
 fn import_then_export_round_trips_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let dev = Device::flex();
-    let model_dir = import_pytorch(&fixture("generator_seed0.pt"), &dir.path().join("imported"), UpsampleMode::AlignCorners, &dev).unwrap();
+    let model_dir = import_pytorch(
+        &fixture("generator_seed0.pt"),
+        &dir.path().join("imported"),
+        UpsampleMode::AlignCorners,
+        &dev,
+    )
+    .unwrap();
     let imported = load_generator(&model_dir, &dev, None).unwrap();
     let st = dir.path().join("g.safetensors");
     export_safetensors(&imported, &st).unwrap();
     let reloaded = load_generator(&st, &dev, None).unwrap();
     assert_eq!(reloaded.upsample, UpsampleMode::AlignCorners);
-    let x = Tensor::<4>::random([1, 3, 24, 20], burn::tensor::Distribution::Uniform(-1.0, 1.0), &dev);
-    let a = imported.generator.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
-    let b = reloaded.generator.forward(x).into_data().try_to_vec::<f32>().unwrap();
+    let x = Tensor::<4>::random(
+        [1, 3, 24, 20],
+        burn::tensor::Distribution::Uniform(-1.0, 1.0),
+        &dev,
+    );
+    let a = imported
+        .generator
+        .forward(x.clone())
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let b = reloaded
+        .generator
+        .forward(x)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     assert_eq!(a, b, "export -> import must give identical output");
 }

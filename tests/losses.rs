@@ -23,7 +23,13 @@ fn lsgan_generator_term() {
 
 #[test]
 fn four_term_discriminator_loss() {
-    let w = DiscriminatorWeights { adv: 300.0, real: 1.7, fake: 1.7, gray: 1.7, smooth: 1.0 };
+    let w = DiscriminatorWeights {
+        adv: 300.0,
+        real: 1.7,
+        fake: 1.7,
+        gray: 1.7,
+        smooth: 1.0,
+    };
     let d = discriminator_loss(
         t(vec![1., 3.], [1, 1, 1, 2]),  // real: mean(0, 4) = 2
         t(vec![1., -1.], [1, 1, 1, 2]), // fake: mean(1, 1) = 1
@@ -41,7 +47,13 @@ fn four_term_discriminator_loss() {
 
 #[test]
 fn content_is_mean_absolute_difference() {
-    close(scalar(content_loss(t(vec![1., 2.], [1, 1, 1, 2]), t(vec![0., 4.], [1, 1, 1, 2]))), 1.5);
+    close(
+        scalar(content_loss(
+            t(vec![1., 2.], [1, 1, 1, 2]),
+            t(vec![0., 4.], [1, 1, 1, 2]),
+        )),
+        1.5,
+    );
 }
 
 #[test]
@@ -56,13 +68,22 @@ fn gram_is_normalised_by_chw() {
 #[test]
 fn style_is_l1_between_grams() {
     // gram of zeros is zero: mean(|[1.25, 2.75, 2.75, 6.25]|) = 3.25
-    close(scalar(style_loss(t(vec![1., 2., 3., 4.], [1, 2, 1, 2]), t(vec![0.; 4], [1, 2, 1, 2]))), 3.25);
+    close(
+        scalar(style_loss(
+            t(vec![1., 2., 3., 4.], [1, 2, 1, 2]),
+            t(vec![0.; 4], [1, 2, 1, 2]),
+        )),
+        3.25,
+    );
 }
 
 #[test]
 fn yuv_of_pure_red() {
     // [-1, 1] red (1, -1, -1) is (1, 0, 0) in [0, 1].
-    let v = rgb_to_yuv(t(vec![1., -1., -1.], [1, 3, 1, 1])).into_data().try_to_vec::<f32>().unwrap();
+    let v = rgb_to_yuv(t(vec![1., -1., -1.], [1, 3, 1, 1]))
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     close(v[0], 0.299);
     close(v[1], -0.14714119);
     close(v[2], 0.61497538);
@@ -71,7 +92,14 @@ fn yuv_of_pure_red() {
 #[test]
 fn huber_is_quadratic_then_linear() {
     // d = 0.5 -> 0.125; d = 3 -> 1 * (3 - 0.5) = 2.5; mean 1.3125
-    close(scalar(huber(t(vec![0.5, 3.], [1, 1, 1, 2]), t(vec![0., 0.], [1, 1, 1, 2]), 1.0)), 1.3125);
+    close(
+        scalar(huber(
+            t(vec![0.5, 3.], [1, 1, 1, 2]),
+            t(vec![0., 0.], [1, 1, 1, 2]),
+            1.0,
+        )),
+        1.3125,
+    );
 }
 
 #[test]
@@ -79,18 +107,30 @@ fn color_loss_of_red_against_gray() {
     // photo 0 -> (0.5, 0.5, 0.5): Y 0.5, U 0, V 0 (the kernel's rows sum to 0).
     // fake red: Y 0.299, U -0.14714119, V 0.61497538.
     let expected = (0.5 - 0.299) + 0.5 * 0.14714119f32.powi(2) + 0.5 * 0.61497538f32.powi(2);
-    close(scalar(color_loss(t(vec![0., 0., 0.], [1, 3, 1, 1]), t(vec![1., -1., -1.], [1, 3, 1, 1]))), expected);
+    close(
+        scalar(color_loss(
+            t(vec![0., 0., 0.], [1, 3, 1, 1]),
+            t(vec![1., -1., -1.], [1, 3, 1, 1]),
+        )),
+        expected,
+    );
 }
 
 #[test]
 fn total_variation_of_a_ramp() {
     // [[0, 1], [2, 3]]: dh = [2, 2] -> 8/2/2 = 2; dw = [1, 1] -> 2/2/2 = 0.5
-    close(scalar(total_variation(t(vec![0., 1., 2., 3.], [1, 1, 2, 2]))), 2.5);
+    close(
+        scalar(total_variation(t(vec![0., 1., 2., 3.], [1, 1, 2, 2]))),
+        2.5,
+    );
 }
 
 #[test]
 fn grayscale_uses_bt601_weights() {
-    let v = grayscale3(t(vec![1., -1., -1.], [1, 3, 1, 1])).into_data().try_to_vec::<f32>().unwrap();
+    let v = grayscale3(t(vec![1., -1., -1.], [1, 3, 1, 1]))
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     for x in v {
         close(x, 0.299 - 0.587 - 0.114);
     }

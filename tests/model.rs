@@ -44,13 +44,18 @@ fn generator_keeps_odd_sizes() {
         let y = g.forward(x);
         assert_eq!(y.dims(), [1, 3, h, w]);
         let v = y.into_data().try_to_vec::<f32>().unwrap();
-        assert!(v.iter().all(|x| x.is_finite() && x.abs() <= 1.0), "tanh output must be in [-1, 1]");
+        assert!(
+            v.iter().all(|x| x.is_finite() && x.abs() <= 1.0),
+            "tanh output must be in [-1, 1]"
+        );
     }
 }
 
 #[test]
 fn half_pixel_generator_keeps_multiples_of_four() {
-    let g = GeneratorConfig::new().with_upsample(UpsampleMode::HalfPixelX2).init(&dev());
+    let g = GeneratorConfig::new()
+        .with_upsample(UpsampleMode::HalfPixelX2)
+        .init(&dev());
     let x = Tensor::<4>::random([2, 3, 36, 52], Distribution::Uniform(-1.0, 1.0), &dev());
     assert_eq!(g.forward(x).dims(), [2, 3, 36, 52]);
 }
@@ -72,7 +77,10 @@ fn vgg_features_are_an_eighth_of_the_input() {
 #[test]
 fn stride_two_padding_reflects_right_and_bottom_only() {
     // [[0,1,2],[3,4,5],[6,7,8]] padded right/bottom by 1 with reflection.
-    let x = Tensor::<4>::from_data(TensorData::new((0..9).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 3, 3]), &dev());
+    let x = Tensor::<4>::from_data(
+        TensorData::new((0..9).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 3, 3]),
+        &dev(),
+    );
     let y = Padding::reflect_right_bottom().apply(x);
     assert_eq!(y.dims(), [1, 1, 4, 4]);
     let v = y.into_data().try_to_vec::<f32>().unwrap();
@@ -88,8 +96,17 @@ fn stride_two_padding_reflects_right_and_bottom_only() {
 
 #[test]
 fn reflect_padding_excludes_the_edge() {
-    let x = Tensor::<4>::from_data(TensorData::new(vec![1f32, 2., 3., 4.], [1, 1, 1, 4]), &dev());
-    let p = Padding { left: 3, right: 3, top: 0, bottom: 0, reflect: true };
+    let x = Tensor::<4>::from_data(
+        TensorData::new(vec![1f32, 2., 3., 4.], [1, 1, 1, 4]),
+        &dev(),
+    );
+    let p = Padding {
+        left: 3,
+        right: 3,
+        top: 0,
+        bottom: 0,
+        reflect: true,
+    };
     let v = p.apply(x).into_data().try_to_vec::<f32>().unwrap();
     assert_eq!(v, vec![4., 3., 2., 1., 2., 3., 4., 3., 2., 1.]);
 }
@@ -98,11 +115,26 @@ fn reflect_padding_excludes_the_edge() {
 fn matmul_upsampling_equals_interpolate_in_both_modes() {
     let x = Tensor::<4>::random([2, 3, 7, 10], Distribution::Uniform(-1.0, 1.0), &dev());
     for (out, align) in [([14, 20], true), ([15, 21], true), ([14, 20], false)] {
-        let a = upsample_bilinear_matmul(x.clone(), out, align).into_data().try_to_vec::<f32>().unwrap();
-        let options = InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size(out).with_align_corners(align);
-        let b = interpolate(x.clone(), options).into_data().try_to_vec::<f32>().unwrap();
-        let max = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-        assert!(max < 1e-5, "align_corners={align} out={out:?}: max diff {max}");
+        let a = upsample_bilinear_matmul(x.clone(), out, align)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let options = InterpolateOptions::new(InterpolateMode::Bilinear)
+            .with_output_size(out)
+            .with_align_corners(align);
+        let b = interpolate(x.clone(), options)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let max = a
+            .iter()
+            .zip(&b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            max < 1e-5,
+            "align_corners={align} out={out:?}: max diff {max}"
+        );
     }
 }
 
@@ -110,29 +142,49 @@ fn matmul_upsampling_equals_interpolate_in_both_modes() {
 fn matmul_upsampling_matches_hand_computed_align_corners_values() {
     // [0, 3] upsampled to 4 with align_corners=True: 0, 1, 2, 3.
     let x = Tensor::<4>::from_data(TensorData::new(vec![0f32, 3.], [1, 1, 1, 2]), &dev());
-    let v = upsample_bilinear_matmul(x.clone(), [1, 4], true).into_data().try_to_vec::<f32>().unwrap();
+    let v = upsample_bilinear_matmul(x.clone(), [1, 4], true)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     assert_eq!(v, vec![0., 1., 2., 3.]);
     // align_corners=False, x2: 0, 0.75, 2.25, 3.
-    let v = upsample_bilinear_matmul(x, [1, 4], false).into_data().try_to_vec::<f32>().unwrap();
+    let v = upsample_bilinear_matmul(x, [1, 4], false)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     assert_eq!(v, vec![0., 0.75, 2.25, 3.]);
 }
 
 #[test]
 fn every_generator_parameter_maps_onto_the_port_state_dict() {
-    let reference = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/animeganv2_generator_state_dict.txt")).unwrap();
+    let reference = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/animeganv2_generator_state_dict.txt"
+    ))
+    .unwrap();
     let mut expected: Vec<(String, Vec<usize>)> = reference
         .lines()
         .filter(|l| !l.starts_with("tensors:"))
         .map(|l| {
             let mut parts = l.split_whitespace();
             let key = parts.next().unwrap().to_string();
-            let rest: String = l.split('[').nth(1).unwrap().split(']').next().unwrap().to_string();
+            let rest: String = l
+                .split('[')
+                .nth(1)
+                .unwrap()
+                .split(']')
+                .next()
+                .unwrap()
+                .to_string();
             let shape = rest.split(',').map(|d| d.trim().parse().unwrap()).collect();
             (key, shape)
         })
         .collect();
     let g = GeneratorConfig::new().init(&dev());
-    let mut mapped: Vec<(String, Vec<usize>)> = param_shapes(&g).into_iter().map(|(p, s)| (burn_to_port(&p), s)).collect();
+    let mut mapped: Vec<(String, Vec<usize>)> = param_shapes(&g)
+        .into_iter()
+        .map(|(p, s)| (burn_to_port(&p), s))
+        .collect();
     expected.sort();
     mapped.sort();
     assert_eq!(expected.len(), 77);

@@ -42,7 +42,10 @@ pub fn cache_key(file: &Path, settings: &str) -> String {
 /// Encodes `img` as PNG and writes it atomically (temp file in the same folder, then rename).
 pub fn save_png_atomic(img: &image::DynamicImage, path: &Path) -> std::io::Result<()> {
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .map_err(std::io::Error::other)?;
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .map_err(std::io::Error::other)?;
     crate::fsx::write_atomic(path, &bytes)
 }

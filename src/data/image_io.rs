@@ -51,12 +51,21 @@ pub fn probe(path: &Path) -> Result<(u32, u32), String> {
         return Err("not an image (unrecognised format)".into());
     }
     reader.limits(limits());
-    let mut decoder = reader.into_decoder().map_err(|e| format!("unreadable image: {e}"))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| format!("unreadable image: {e}"))?;
     let (w, h) = decoder.dimensions();
     let swap = decoder
         .orientation()
-        .map(|o| matches!(o, image::metadata::Orientation::Rotate90 | image::metadata::Orientation::Rotate270
-            | image::metadata::Orientation::Rotate90FlipH | image::metadata::Orientation::Rotate270FlipH))
+        .map(|o| {
+            matches!(
+                o,
+                image::metadata::Orientation::Rotate90
+                    | image::metadata::Orientation::Rotate270
+                    | image::metadata::Orientation::Rotate90FlipH
+                    | image::metadata::Orientation::Rotate270FlipH
+            )
+        })
         .unwrap_or(false);
     let (w, h) = if swap { (h, w) } else { (w, h) };
     check_size(w, h)?;
@@ -65,10 +74,14 @@ pub fn probe(path: &Path) -> Result<(u32, u32), String> {
 
 fn check_size(w: u32, h: u32) -> Result<(), String> {
     if w.min(h) < MIN_SIDE {
-        return Err(format!("too small ({w}x{h}; sides must be at least {MIN_SIDE} px)"));
+        return Err(format!(
+            "too small ({w}x{h}; sides must be at least {MIN_SIDE} px)"
+        ));
     }
     if w.max(h) > MAX_SIDE {
-        return Err(format!("too large ({w}x{h}; sides must be at most {MAX_SIDE} px)"));
+        return Err(format!(
+            "too large ({w}x{h}; sides must be at most {MAX_SIDE} px)"
+        ));
     }
     Ok(())
 }
@@ -79,11 +92,18 @@ pub fn decode_rgb(path: &Path) -> Result<DecodedImage, String> {
         .map_err(|e| format!("cannot open: {e}"))?
         .with_guessed_format()
         .map_err(|e| format!("cannot read: {e}"))?;
-    let format = reader.format().ok_or_else(|| "not an image (unrecognised format)".to_string())?;
+    let format = reader
+        .format()
+        .ok_or_else(|| "not an image (unrecognised format)".to_string())?;
     reader.limits(limits());
-    let mut decoder = reader.into_decoder().map_err(|e| format!("unreadable {format:?}: {e}"))?;
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| format!("corrupt or truncated {format:?}: {e}"))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| format!("unreadable {format:?}: {e}"))?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder)
+        .map_err(|e| format!("corrupt or truncated {format:?}: {e}"))?;
     img.apply_orientation(orientation);
     check_size(img.width(), img.height())?;
     Ok(to_rgb8(img))

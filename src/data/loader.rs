@@ -6,8 +6,8 @@
 //! step N therefore reproduces exactly the data the original run would have seen.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crossbeam_channel::{Receiver, bounded};
 use image::{DynamicImage, GrayImage, RgbImage};
@@ -18,7 +18,9 @@ use rand::{RngExt, SeedableRng};
 use super::SkippedFile;
 use super::cache::{cache_key, save_png_atomic};
 use super::image_io::decode_rgb;
-use super::preprocess::{CANNY_HIGH, CANNY_LOW, SMOOTH_SIGMA, center_crop, resize_short_side, style_variants};
+use super::preprocess::{
+    CANNY_HIGH, CANNY_LOW, SMOOTH_SIGMA, center_crop, resize_short_side, style_variants,
+};
 use super::scan::{ScanError, scan_folder};
 
 /// A photo resized so its short side is the training size, cached as PNG.
@@ -116,13 +118,20 @@ enum Prepared {
 }
 
 fn prepare_photo(source: &Path, size: u32, dir: &Path) -> Result<Prepared, String> {
-    let cached = dir.join(format!("{}.png", cache_key(source, &format!("photo:{size}"))));
+    let cached = dir.join(format!(
+        "{}.png",
+        cache_key(source, &format!("photo:{size}"))
+    ));
     if !cached.exists() {
         let img = decode_rgb(source)?;
         let resized = resize_short_side(&img.rgb, size);
-        save_png_atomic(&DynamicImage::ImageRgb8(resized), &cached).map_err(|e| format!("cache write failed: {e}"))?;
+        save_png_atomic(&DynamicImage::ImageRgb8(resized), &cached)
+            .map_err(|e| format!("cache write failed: {e}"))?;
     }
-    Ok(Prepared::Photo(PreparedPhoto { source: source.to_path_buf(), cached }))
+    Ok(Prepared::Photo(PreparedPhoto {
+        source: source.to_path_buf(),
+        cached,
+    }))
 }
 
 fn prepare_style(source: &Path, size: u32, dir: &Path) -> Result<Prepared, String> {
@@ -134,13 +143,20 @@ fn prepare_style(source: &Path, size: u32, dir: &Path) -> Result<Prepared, Strin
     if !(color.exists() && gray.exists() && smooth.exists()) {
         let img = decode_rgb(source)?;
         let v = style_variants(resize_short_side(&img.rgb, size));
-        let write = |img: DynamicImage, path: &Path| save_png_atomic(&img, path).map_err(|e| format!("cache write failed: {e}"));
+        let write = |img: DynamicImage, path: &Path| {
+            save_png_atomic(&img, path).map_err(|e| format!("cache write failed: {e}"))
+        };
         write(DynamicImage::ImageLuma8(v.gray), &gray)?;
         write(DynamicImage::ImageLuma8(v.smooth_gray), &smooth)?;
         // The colour file last: its presence marks a complete entry.
         write(DynamicImage::ImageRgb8(v.color), &color)?;
     }
-    Ok(Prepared::Style(PreparedStyle { source: source.to_path_buf(), color, gray, smooth }))
+    Ok(Prepared::Style(PreparedStyle {
+        source: source.to_path_buf(),
+        color,
+        gray,
+        smooth,
+    }))
 }
 
 impl Dataset {
@@ -157,15 +173,24 @@ impl Dataset {
         cache_dir: &Path,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<(Dataset, Vec<SkippedFile>), DataError> {
-        let photo_scan = scan_folder(photos_dir).map_err(|source| DataError::Folder { kind: "photo", source })?;
-        let style_scan = scan_folder(style_dir).map_err(|source| DataError::Folder { kind: "style", source })?;
+        let photo_scan = scan_folder(photos_dir).map_err(|source| DataError::Folder {
+            kind: "photo",
+            source,
+        })?;
+        let style_scan = scan_folder(style_dir).map_err(|source| DataError::Folder {
+            kind: "style",
+            source,
+        })?;
         let mut skipped = photo_scan.skipped.clone();
         skipped.extend(style_scan.skipped.iter().cloned());
 
         let photo_cache = cache_dir.join("photos");
         let style_cache = cache_dir.join("style");
         for dir in [&photo_cache, &style_cache] {
-            std::fs::create_dir_all(dir).map_err(|source| DataError::Cache { path: dir.clone(), source })?;
+            std::fs::create_dir_all(dir).map_err(|source| DataError::Cache {
+                path: dir.clone(),
+                source,
+            })?;
         }
         let jobs: Vec<(bool, &PathBuf)> = photo_scan
             .files
@@ -184,7 +209,9 @@ impl Dataset {
                         let mut out = Vec::new();
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(&(is_photo, path)) = jobs.get(i) else { break };
+                            let Some(&(is_photo, path)) = jobs.get(i) else {
+                                break;
+                            };
                             let r = if is_photo {
                                 prepare_photo(path, image_size, &photo_cache)
                             } else {
@@ -197,7 +224,10 @@ impl Dataset {
                     })
                 })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
         });
         results.sort_by_key(|(i, _)| *i);
         let mut photos = Vec::new();
@@ -206,16 +236,36 @@ impl Dataset {
             match r {
                 Ok(Prepared::Photo(p)) => photos.push(p),
                 Ok(Prepared::Style(p)) => style.push(p),
-                Err(reason) => skipped.push(SkippedFile { path: jobs[i].1.clone(), reason }),
+                Err(reason) => skipped.push(SkippedFile {
+                    path: jobs[i].1.clone(),
+                    reason,
+                }),
             }
         }
         if photos.is_empty() {
-            return Err(DataError::NothingDecoded { kind: "photo", path: photos_dir.to_path_buf(), skipped: skipped.len() });
+            return Err(DataError::NothingDecoded {
+                kind: "photo",
+                path: photos_dir.to_path_buf(),
+                skipped: skipped.len(),
+            });
         }
         if style.is_empty() {
-            return Err(DataError::NothingDecoded { kind: "style", path: style_dir.to_path_buf(), skipped: skipped.len() });
+            return Err(DataError::NothingDecoded {
+                kind: "style",
+                path: style_dir.to_path_buf(),
+                skipped: skipped.len(),
+            });
         }
-        Ok((Dataset { photos, style, image_size, batch_size, seed }, skipped))
+        Ok((
+            Dataset {
+                photos,
+                style,
+                image_size,
+                batch_size,
+                seed,
+            },
+            skipped,
+        ))
     }
 
     /// `max(#photos, #style) / batch`, at least 1 (the original's epoch length).
@@ -235,7 +285,9 @@ impl Dataset {
 
     fn epoch_order(&self, len: usize, epoch: usize, salt: u64) -> Vec<usize> {
         let mut order: Vec<usize> = (0..len).collect();
-        let mut rng = StdRng::seed_from_u64(self.seed ^ salt ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = StdRng::seed_from_u64(
+            self.seed ^ salt ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
         order.shuffle(&mut rng);
         order
     }
@@ -247,7 +299,10 @@ impl Dataset {
         let (epoch, in_epoch) = (step / spe, step % spe);
         let photo_order = self.epoch_order(self.photos.len(), epoch, 0x5048_4f54);
         let style_order = self.epoch_order(self.style.len(), epoch, 0x5354_594c);
-        let mut rng = StdRng::seed_from_u64(self.seed.wrapping_add((step as u64).wrapping_mul(0xA24B_AED4_963E_E407)));
+        let mut rng = StdRng::seed_from_u64(
+            self.seed
+                .wrapping_add((step as u64).wrapping_mul(0xA24B_AED4_963E_E407)),
+        );
         let s = self.image_size as usize;
         let plane = 3 * s * s;
         let b = self.batch_size;
@@ -269,27 +324,39 @@ impl Dataset {
                 match image::open(&p.cached) {
                     Ok(img) => {
                         let img = img.to_rgb8();
-                        let (x, y) = random_origin(&mut rng, img.width(), img.height(), self.image_size);
+                        let (x, y) =
+                            random_origin(&mut rng, img.width(), img.height(), self.image_size);
                         write_rgb(&img, x, y, s, &mut batch.photos[range.clone()]);
                         break;
                     }
-                    Err(e) => batch.warnings.push(format!("{}: cached photo unreadable: {e}", p.source.display())),
+                    Err(e) => batch.warnings.push(format!(
+                        "{}: cached photo unreadable: {e}",
+                        p.source.display()
+                    )),
                 }
             }
             for attempt in 0..self.style.len() {
                 let st = &self.style[style_order[(k + attempt) % self.style.len()]];
                 let loaded = (|| -> Result<(RgbImage, GrayImage, GrayImage), image::ImageError> {
-                    Ok((image::open(&st.color)?.to_rgb8(), image::open(&st.gray)?.to_luma8(), image::open(&st.smooth)?.to_luma8()))
+                    Ok((
+                        image::open(&st.color)?.to_rgb8(),
+                        image::open(&st.gray)?.to_luma8(),
+                        image::open(&st.smooth)?.to_luma8(),
+                    ))
                 })();
                 match loaded {
                     Ok((color, gray, smooth)) => {
-                        let (x, y) = random_origin(&mut rng, color.width(), color.height(), self.image_size);
+                        let (x, y) =
+                            random_origin(&mut rng, color.width(), color.height(), self.image_size);
                         write_rgb(&color, x, y, s, &mut batch.style[range.clone()]);
                         write_gray3(&gray, x, y, s, &mut batch.style_gray[range.clone()]);
                         write_gray3(&smooth, x, y, s, &mut batch.style_smooth[range.clone()]);
                         break;
                     }
-                    Err(e) => batch.warnings.push(format!("{}: cached style image unreadable: {e}", st.source.display())),
+                    Err(e) => batch.warnings.push(format!(
+                        "{}: cached style image unreadable: {e}",
+                        st.source.display()
+                    )),
                 }
             }
         }
@@ -298,8 +365,16 @@ impl Dataset {
 }
 
 fn random_origin(rng: &mut StdRng, w: u32, h: u32, side: u32) -> (u32, u32) {
-    let x = if w > side { rng.random_range(0..=w - side) } else { 0 };
-    let y = if h > side { rng.random_range(0..=h - side) } else { 0 };
+    let x = if w > side {
+        rng.random_range(0..=w - side)
+    } else {
+        0
+    };
+    let y = if h > side {
+        rng.random_range(0..=h - side)
+    } else {
+        0
+    };
     (x, y)
 }
 
@@ -353,7 +428,11 @@ impl Loader {
                 }
             })
             .ok();
-        Self { receiver, stop, thread }
+        Self {
+            receiver,
+            stop,
+            thread,
+        }
     }
 
     /// The next batch, waiting for it if needed; `None` when the range is exhausted

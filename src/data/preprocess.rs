@@ -47,7 +47,9 @@ pub fn edge_mask(img: &RgbImage) -> GrayImage {
 
 /// Normalised 5x5 Gaussian kernel (outer product of OpenCV's `getGaussianKernel(5, 1.1)`).
 fn gaussian_5x5() -> [[f32; 5]; 5] {
-    let one_d: Vec<f64> = (-2..=2).map(|i: i32| (-(i * i) as f64 / (2.0 * SMOOTH_SIGMA * SMOOTH_SIGMA)).exp()).collect();
+    let one_d: Vec<f64> = (-2..=2)
+        .map(|i: i32| (-(i * i) as f64 / (2.0 * SMOOTH_SIGMA * SMOOTH_SIGMA)).exp())
+        .collect();
     let sum: f64 = one_d.iter().sum();
     let mut k = [[0f32; 5]; 5];
     for (i, a) in one_d.iter().enumerate() {
@@ -114,5 +116,9 @@ pub struct StyleVariants {
 pub fn style_variants(color: RgbImage) -> StyleVariants {
     let gray = grayscale(&color);
     let smooth_gray = grayscale(&edge_smooth(&color));
-    StyleVariants { color, gray, smooth_gray }
+    StyleVariants {
+        color,
+        gray,
+        smooth_gray,
+    }
 }

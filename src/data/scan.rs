@@ -39,7 +39,10 @@ pub enum ScanError {
 /// each header. Subfolders that cannot be read are reported as skipped entries.
 pub fn scan_folder(dir: &Path) -> Result<ScanReport, ScanError> {
     let mut report = ScanReport::default();
-    let entries = std::fs::read_dir(dir).map_err(|source| ScanError::Unreadable { path: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| ScanError::Unreadable {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut stack = vec![entries];
     while let Some(entries) = stack.last_mut() {
         let Some(entry) = entries.next() else {
@@ -49,12 +52,18 @@ pub fn scan_folder(dir: &Path) -> Result<ScanReport, ScanError> {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                report.skipped.push(SkippedFile { path: dir.to_path_buf(), reason: format!("unreadable entry: {e}") });
+                report.skipped.push(SkippedFile {
+                    path: dir.to_path_buf(),
+                    reason: format!("unreadable entry: {e}"),
+                });
                 continue;
             }
         };
         let path = entry.path();
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
@@ -62,7 +71,10 @@ pub fn scan_folder(dir: &Path) -> Result<ScanReport, ScanError> {
         if is_dir {
             match std::fs::read_dir(&path) {
                 Ok(sub) => stack.push(sub),
-                Err(e) => report.skipped.push(SkippedFile { path, reason: format!("cannot open folder: {e}") }),
+                Err(e) => report.skipped.push(SkippedFile {
+                    path,
+                    reason: format!("cannot open folder: {e}"),
+                }),
             }
             continue;
         }
@@ -77,7 +89,10 @@ pub fn scan_folder(dir: &Path) -> Result<ScanReport, ScanError> {
     report.files.sort();
     report.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     if report.files.is_empty() {
-        return Err(ScanError::Empty { path: dir.to_path_buf(), skipped: report.skipped.len() });
+        return Err(ScanError::Empty {
+            path: dir.to_path_buf(),
+            skipped: report.skipped.len(),
+        });
     }
     Ok(report)
 }

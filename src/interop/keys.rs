@@ -24,7 +24,10 @@ pub fn burn_to_port(path: &str) -> String {
             "head" => out.push("0".into()),
             "tail" => out.push("5".into()),
             "irbs" => {
-                let index = segments.next().and_then(|i| i.parse::<usize>().ok()).unwrap_or(0);
+                let index = segments
+                    .next()
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .unwrap_or(0);
                 out.push((index + 1).to_string());
                 out.push("layers".into());
             }

@@ -19,14 +19,20 @@ pub struct NamedParam {
 
 /// Every float parameter (and running state) of `module`, with its path, in visit order.
 pub fn collect_params<M: Module>(module: &M) -> Vec<NamedParam> {
-    let mut visitor = Collector { stack: Vec::new(), out: Vec::new() };
+    let mut visitor = Collector {
+        stack: Vec::new(),
+        out: Vec::new(),
+    };
     module.visit(&mut visitor);
     visitor.out
 }
 
 /// Paths and shapes of every float parameter, without reading values.
 pub fn param_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
-    let mut visitor = ShapeCollector { stack: Vec::new(), out: Vec::new() };
+    let mut visitor = ShapeCollector {
+        stack: Vec::new(),
+        out: Vec::new(),
+    };
     module.visit(&mut visitor);
     visitor.out
 }
@@ -34,7 +40,10 @@ pub fn param_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
 /// Replaces the parameters named in `values` (Burn path -> data). Shapes must already
 /// have been checked against [`param_shapes`]; unnamed parameters are kept.
 pub fn replace_params<M: Module>(module: M, values: HashMap<String, TensorData>) -> M {
-    let mut mapper = Replacer { stack: Vec::new(), values };
+    let mut mapper = Replacer {
+        stack: Vec::new(),
+        values,
+    };
     module.map(&mut mapper)
 }
 
@@ -54,7 +63,11 @@ impl ModuleVisitor for Collector {
         let data = param.val().into_data().convert::<f32>();
         let shape = data.shape().to_vec();
         let values = data.try_to_vec::<f32>().unwrap_or_default();
-        self.out.push(NamedParam { path: self.stack.join("."), shape, values });
+        self.out.push(NamedParam {
+            path: self.stack.join("."),
+            shape,
+            values,
+        });
     }
 }
 
@@ -71,7 +84,8 @@ impl ModuleVisitor for ShapeCollector {
         self.stack.pop();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.out.push((self.stack.join("."), param.lazy_shape().to_vec()));
+        self.out
+            .push((self.stack.join("."), param.lazy_shape().to_vec()));
     }
 }
 

@@ -27,7 +27,10 @@ impl PytorchFile {
     /// Parses the pickle of `path`. Refuses anything but tensor rebuilds and plain containers.
     pub fn open(path: &Path) -> Result<Self, WeightsError> {
         if let Err(source) = std::fs::metadata(path) {
-            return Err(WeightsError::Io { path: path.to_path_buf(), source });
+            return Err(WeightsError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
         }
         let reader = PytorchReader::new(path).map_err(|e| WeightsError::NotAStateDict {
             path: path.to_path_buf(),
@@ -40,7 +43,10 @@ impl PytorchFile {
                     .to_string(),
             });
         }
-        Ok(Self { path: path.to_path_buf(), reader })
+        Ok(Self {
+            path: path.to_path_buf(),
+            reader,
+        })
     }
 }
 
@@ -58,10 +64,13 @@ impl TensorSource for PytorchFile {
     }
 
     fn read_f32(&self, key: &str) -> Result<Vec<f32>, WeightsError> {
-        let tensor = self.reader.get(key).ok_or_else(|| WeightsError::MissingKeys {
-            path: self.path.clone(),
-            keys: vec![key.to_string()],
-        })?;
+        let tensor = self
+            .reader
+            .get(key)
+            .ok_or_else(|| WeightsError::MissingKeys {
+                path: self.path.clone(),
+                keys: vec![key.to_string()],
+            })?;
         let corrupt = |detail: String| WeightsError::CorruptTensor {
             path: self.path.clone(),
             key: key.to_string(),
@@ -109,15 +118,25 @@ pub fn read_checked(
 ) -> Result<HashMap<String, Vec<f32>>, WeightsError> {
     let path = source.path().to_path_buf();
     let found: HashMap<String, Vec<usize>> = source.entries().into_iter().collect();
-    let mut missing: Vec<String> =
-        expected.iter().filter(|(k, _)| !found.contains_key(k)).map(|(k, _)| k.clone()).collect();
+    let mut missing: Vec<String> = expected
+        .iter()
+        .filter(|(k, _)| !found.contains_key(k))
+        .map(|(k, _)| k.clone())
+        .collect();
     if !missing.is_empty() {
         missing.sort();
-        return Err(WeightsError::MissingKeys { path, keys: missing });
+        return Err(WeightsError::MissingKeys {
+            path,
+            keys: missing,
+        });
     }
     if !allow_extra {
         let wanted: HashSet<&String> = expected.iter().map(|(k, _)| k).collect();
-        let mut extra: Vec<String> = found.keys().filter(|k| !wanted.contains(k)).cloned().collect();
+        let mut extra: Vec<String> = found
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .cloned()
+            .collect();
         if !extra.is_empty() {
             extra.sort();
             return Err(WeightsError::UnexpectedKeys { path, keys: extra });

@@ -30,9 +30,9 @@ pub fn find_cached_vgg19() -> Option<PathBuf> {
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("vgg19-") && (n.ends_with(".pth") || n.ends_with(".pt")))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("vgg19-") && (n.ends_with(".pth") || n.ends_with(".pt"))
+            })
         })
         .collect();
     found.sort();
@@ -44,7 +44,10 @@ pub fn burn_to_torchvision(path: &str) -> Option<String> {
     let rest = path.strip_prefix("convs.")?;
     let (index, param) = rest.split_once('.')?;
     let conv: usize = index.parse().ok()?;
-    Some(format!("features.{}.{param}", TORCHVISION_CONV_INDICES.get(conv)?))
+    Some(format!(
+        "features.{}.{param}",
+        TORCHVISION_CONV_INDICES.get(conv)?
+    ))
 }
 
 /// Loads torchvision VGG19 weights (`features.N.weight/bias`, up to conv4_4) from `path`.
@@ -80,7 +83,10 @@ pub fn load_vgg19(path: &Path, device: &Device) -> Result<Vgg19, WeightsError> {
 
 /// The loss network: torchvision weights from `explicit` (error if unusable), else
 /// from the torch cache, else fixed-seed random weights (reported in the source).
-pub fn load_loss_network(explicit: Option<&Path>, device: &Device) -> Result<(Vgg19, VggSource), WeightsError> {
+pub fn load_loss_network(
+    explicit: Option<&Path>,
+    device: &Device,
+) -> Result<(Vgg19, VggSource), WeightsError> {
     let path = match explicit {
         Some(p) => Some(p.to_path_buf()),
         None => find_cached_vgg19(),
@@ -89,7 +95,9 @@ pub fn load_loss_network(explicit: Option<&Path>, device: &Device) -> Result<(Vg
         Some(p) => Ok((load_vgg19(&p, device)?, VggSource::Pretrained(p))),
         None => Ok((
             Vgg19::random(RANDOM_VGG_SEED, device).no_grad(),
-            VggSource::Random { seed: RANDOM_VGG_SEED },
+            VggSource::Random {
+                seed: RANDOM_VGG_SEED,
+            },
         )),
     }
 }

@@ -2,8 +2,8 @@
 //! and the spectral-normalised convolution.
 
 use burn::module::{Module, Param, RunningState};
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -12,6 +12,50 @@ use burn::tensor::{Device, Distribution, Tensor};
 pub const LEAKY_SLOPE: f64 = 0.2;
 /// GroupNorm epsilon of the PyTorch port (the TF original used 1e-12).
 pub const NORM_EPSILON: f64 = 1e-5;
+
+/// GroupNorm with one group — LayerNorm over `C, H, W` of each sample — with a
+/// per-channel scale `gamma` and shift `beta` (PyTorch's `GroupNorm(1, C)`).
+///
+/// The statistics are nested means (over W, then H, then C) rather than one
+/// reduction over `C*H*W` elements: on wgpu (seen on Mesa lavapipe) Burn 0.22's
+/// single large reduction lost accuracy above ~2^18 elements (0.07 error on a
+/// 64x72x96 map, found by `tests/wgpu.rs`), while equal-count nested means are
+/// exact and every reduction stays small.
+#[derive(Module, Debug)]
+pub struct LayerNorm2d {
+    /// `[C]` scale, initialised to 1 (port key suffix `.weight`).
+    pub gamma: Param<Tensor<1>>,
+    /// `[C]` shift, initialised to 0 (port key suffix `.bias`).
+    pub beta: Param<Tensor<1>>,
+    /// Added to the variance.
+    pub epsilon: f64,
+}
+
+impl LayerNorm2d {
+    /// Identity-initialised norm over `channels` channels.
+    pub fn new(channels: usize, device: &Device) -> Self {
+        Self {
+            gamma: Param::from_tensor(Tensor::ones([channels], device)),
+            beta: Param::from_tensor(Tensor::zeros([channels], device)),
+            epsilon: NORM_EPSILON,
+        }
+    }
+
+    /// `[B, C, H, W]` -> `[B, C, H, W]`, each sample normalised over C, H, W.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, c, _, _] = x.dims();
+        let mean = x.clone().mean_dim(3).mean_dim(2).mean_dim(1); // [B, 1, 1, 1]
+        let centered = x - mean;
+        let var = centered
+            .clone()
+            .square()
+            .mean_dim(3)
+            .mean_dim(2)
+            .mean_dim(1); // [B, 1, 1, 1]
+        let normalized = centered / var.add_scalar(self.epsilon).sqrt();
+        normalized * self.gamma.val().reshape([1, c, 1, 1]) + self.beta.val().reshape([1, c, 1, 1])
+    }
+}
 
 /// Explicit spatial padding applied before a `Valid` convolution.
 ///
@@ -34,18 +78,36 @@ pub struct Padding {
 impl Padding {
     /// The same padding on every side, reflecting.
     pub fn reflect(p: usize) -> Self {
-        Self { left: p, right: p, top: p, bottom: p, reflect: true }
+        Self {
+            left: p,
+            right: p,
+            top: p,
+            bottom: p,
+            reflect: true,
+        }
     }
 
     /// The stride-2 generator padding: right and bottom by one, left and top none
     /// (TF's `pad [[0,1],[0,1]]`, the port's `ReflectionPad2d((0,1,0,1))`).
     pub fn reflect_right_bottom() -> Self {
-        Self { left: 0, right: 1, top: 0, bottom: 1, reflect: true }
+        Self {
+            left: 0,
+            right: 1,
+            top: 0,
+            bottom: 1,
+            reflect: true,
+        }
     }
 
     /// Zero padding with the given sides.
     pub fn zeros(left: usize, right: usize, top: usize, bottom: usize) -> Self {
-        Self { left, right, top, bottom, reflect: false }
+        Self {
+            left,
+            right,
+            top,
+            bottom,
+            reflect: false,
+        }
     }
 
     /// `[B, C, H, W]` -> `[B, C, H + top + bottom, W + left + right]`.
@@ -53,7 +115,11 @@ impl Padding {
         if self.left + self.right + self.top + self.bottom == 0 {
             return x;
         }
-        let mode = if self.reflect { PadMode::Reflect } else { PadMode::Constant(0.0) };
+        let mode = if self.reflect {
+            PadMode::Reflect
+        } else {
+            PadMode::Constant(0.0)
+        };
         x.pad((self.left, self.right, self.top, self.bottom), mode)
     }
 }
@@ -67,7 +133,7 @@ pub struct ConvNormLReLU {
     /// The convolution (port key suffix `.1`).
     pub conv: Conv2d,
     /// GroupNorm with one group (port key suffix `.2`).
-    pub norm: GroupNorm,
+    pub norm: LayerNorm2d,
 }
 
 /// Settings of one [`ConvNormLReLU`].
@@ -90,12 +156,26 @@ pub struct CnlSpec {
 impl CnlSpec {
     /// A plain conv: k3 s1 pads 1, k7 pads 3, k1 pads 0; stride 2 pads right/bottom.
     pub fn new(cin: usize, cout: usize, kernel: usize, stride: usize) -> Self {
-        Self { cin, cout, kernel, stride, groups: 1, bias: false }
+        Self {
+            cin,
+            cout,
+            kernel,
+            stride,
+            groups: 1,
+            bias: false,
+        }
     }
 
     /// The depthwise 3x3 conv of an inverted residual block (with bias).
     pub fn depthwise(channels: usize) -> Self {
-        Self { cin: channels, cout: channels, kernel: 3, stride: 1, groups: channels, bias: true }
+        Self {
+            cin: channels,
+            cout: channels,
+            kernel: 3,
+            stride: 1,
+            groups: channels,
+            bias: true,
+        }
     }
 
     /// Creates the block with PyTorch-like default initialisation.
@@ -113,9 +193,7 @@ impl CnlSpec {
                 .with_bias(self.bias)
                 .with_padding(PaddingConfig2d::Valid)
                 .init(device),
-            norm: GroupNormConfig::new(1, self.cout)
-                .with_epsilon(NORM_EPSILON)
-                .init(device),
+            norm: LayerNorm2d::new(self.cout, device),
         }
     }
 }
@@ -141,7 +219,7 @@ pub struct InvertedResBlock {
     /// 1x1 projection 2 cin -> cout, no bias.
     pub project: Conv2d,
     /// Norm after the projection (no activation).
-    pub norm: GroupNorm,
+    pub norm: LayerNorm2d,
     /// Whether the residual connection is used (`cin == cout`).
     pub residual: bool,
 }
@@ -156,7 +234,7 @@ impl InvertedResBlock {
             project: Conv2dConfig::new([hidden, cout], [1, 1])
                 .with_bias(false)
                 .init(device),
-            norm: GroupNormConfig::new(1, cout).with_epsilon(NORM_EPSILON).init(device),
+            norm: LayerNorm2d::new(cout, device),
             residual: cin == cout,
         }
     }
@@ -191,8 +269,13 @@ pub struct SpectralConv2d {
 impl SpectralConv2d {
     /// Weight ~ N(0, 0.02) as in AnimeGANv2's discriminator; `u` ~ N(0, 1) normalised.
     pub fn new(cin: usize, cout: usize, stride: usize, pad: Padding, device: &Device) -> Self {
-        let weight = Tensor::<4>::random([cout, cin, 3, 3], Distribution::Normal(0.0, 0.02), device);
-        let u = l2_normalize(Tensor::<1>::random([cout], Distribution::Normal(0.0, 1.0), device));
+        let weight =
+            Tensor::<4>::random([cout, cin, 3, 3], Distribution::Normal(0.0, 0.02), device);
+        let u = l2_normalize(Tensor::<1>::random(
+            [cout],
+            Distribution::Normal(0.0, 1.0),
+            device,
+        ));
         Self {
             weight: Param::from_tensor(weight),
             u: RunningState::new(u),
@@ -210,12 +293,16 @@ impl SpectralConv2d {
         let u = self.u.value().detach().reshape([1, cout]);
         let v = l2_normalize_rows(u.matmul(w_mat.clone())); // [1, cin*k*k]
         let u_new = l2_normalize_rows(v.clone().matmul(w_mat.transpose())); // [1, cout]
-        let training = w.is_require_grad();
+        // Training mode = an autodiff device (PyTorch updates u in every training forward).
+        let training = w.device().is_autodiff();
         if training {
             self.u.update(u_new.clone().reshape([cout]));
         }
         // sigma = u^T W v, differentiable through W.
-        let wv = w.clone().reshape([cout, cin * kh * kw]).matmul(v.transpose()); // [cout, 1]
+        let wv = w
+            .clone()
+            .reshape([cout, cin * kh * kw])
+            .matmul(v.transpose()); // [cout, 1]
         let sigma = u_new.matmul(wv).reshape([1, 1, 1, 1]); // [1,1,1,1]
         w / sigma
     }

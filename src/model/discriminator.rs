@@ -3,11 +3,10 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{GroupNorm, GroupNormConfig};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 
-use super::blocks::{LEAKY_SLOPE, NORM_EPSILON, Padding, SpectralConv2d};
+use super::blocks::{LEAKY_SLOPE, LayerNorm2d, Padding, SpectralConv2d};
 
 /// Discriminator settings (the published `ch=64, n_dis=3` network has no knobs).
 #[derive(Config, Debug)]
@@ -23,7 +22,7 @@ pub struct DStage {
     /// The spectral-normalised conv.
     pub conv: SpectralConv2d,
     /// LayerNorm over C, H, W for the stride-1 convs marked `+LN`.
-    pub norm: Option<GroupNorm>,
+    pub norm: Option<LayerNorm2d>,
     /// Whether LeakyReLU follows (false for the logit conv).
     pub activate: bool,
 }
@@ -60,9 +59,7 @@ impl DiscriminatorConfig {
                 };
                 DStage {
                     conv: SpectralConv2d::new(cin, cout, stride, pad, device),
-                    norm: ln.then(|| {
-                        GroupNormConfig::new(1, cout).with_epsilon(NORM_EPSILON).init(device)
-                    }),
+                    norm: ln.then(|| LayerNorm2d::new(cout, device)),
                     activate,
                 }
             })

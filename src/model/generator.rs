@@ -76,7 +76,9 @@ impl GeneratorConfig {
             },
             block_d: vec![cnl(128, 128, 3, 1), cnl(128, 128, 3, 1)],
             block_e: vec![cnl(128, 64, 3, 1), cnl(64, 64, 3, 1), cnl(64, 32, 7, 1)],
-            out_layer: Conv2dConfig::new([32, 3], [1, 1]).with_bias(false).init(device),
+            out_layer: Conv2dConfig::new([32, 3], [1, 1])
+                .with_bias(false)
+                .init(device),
             upsample: self.upsample,
         }
     }

@@ -53,9 +53,12 @@ impl UpsampleMode {
 
 /// `[B, C, H, W]` -> `[B, C, out_h, out_w]`, bilinear.
 ///
-/// Uses the matmul formulation when `x` is tracked by autodiff, `interpolate` otherwise.
+/// Uses the matmul formulation on autodiff devices (training), `interpolate` otherwise.
+/// The device decides, not `is_require_grad()`: intermediate tensors of a recorded
+/// graph report `false` there, which once sent wgpu training into the unsupported
+/// backward (caught by `tests/wgpu.rs`).
 pub fn upsample_bilinear(x: Tensor<4>, out: [usize; 2], align_corners: bool) -> Tensor<4> {
-    if x.is_require_grad() {
+    if x.device().is_autodiff() {
         upsample_bilinear_matmul(x, out, align_corners)
     } else {
         let options = InterpolateOptions::new(InterpolateMode::Bilinear)
@@ -75,17 +78,29 @@ pub fn upsample_bilinear_matmul(x: Tensor<4>, out: [usize; 2], align_corners: bo
     let wx_t = interpolation_matrix(w, ow, align_corners, &device).transpose(); // [W, OW]
     let wy_t = interpolation_matrix(h, oh, align_corners, &device).transpose(); // [H, OH]
     let x = x.reshape([b * c * h, w]).matmul(wx_t); // [B*C*H, OW]
-    let x = x.reshape([b, c, h, ow]).swap_dims(2, 3).reshape([b * c * ow, h]); // [B*C*OW, H]
+    let x = x
+        .reshape([b, c, h, ow])
+        .swap_dims(2, 3)
+        .reshape([b * c * ow, h]); // [B*C*OW, H]
     let x = x.matmul(wy_t); // [B*C*OW, OH]
     x.reshape([b, c, ow, oh]).swap_dims(2, 3) // [B, C, OH, OW]
 }
 
 /// The `[out, input]` matrix of 1-D linear interpolation weights (PyTorch semantics).
-pub fn interpolation_matrix(input: usize, out: usize, align_corners: bool, device: &Device) -> Tensor<2> {
+pub fn interpolation_matrix(
+    input: usize,
+    out: usize,
+    align_corners: bool,
+    device: &Device,
+) -> Tensor<2> {
     let mut m = vec![0.0f32; out * input];
     for i in 0..out {
         let src = if align_corners {
-            if out > 1 { i as f64 * (input as f64 - 1.0) / (out as f64 - 1.0) } else { 0.0 }
+            if out > 1 {
+                i as f64 * (input as f64 - 1.0) / (out as f64 - 1.0)
+            } else {
+                0.0
+            }
         } else {
             ((i as f64 + 0.5) * input as f64 / out as f64 - 0.5).max(0.0)
         };

@@ -16,7 +16,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// Conv widths up to conv4_4; `0` marks a 2x2 max-pool.
-const PLAN: [usize; 15] = [64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512];
+const PLAN: [usize; 15] = [
+    64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512,
+];
 
 /// torchvision's `features.N` index of each of the 12 convs.
 pub const TORCHVISION_CONV_INDICES: [usize; 12] = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25];
@@ -87,8 +89,14 @@ impl Vgg19 {
     /// Input is mapped to torchvision's convention: RGB in [0, 1], ImageNet mean/std.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let device = x.device();
-        let mean = Tensor::<4>::from_data(TensorData::new(IMAGENET_MEAN.to_vec(), [1, 3, 1, 1]), &device);
-        let std = Tensor::<4>::from_data(TensorData::new(IMAGENET_STD.to_vec(), [1, 3, 1, 1]), &device);
+        let mean = Tensor::<4>::from_data(
+            TensorData::new(IMAGENET_MEAN.to_vec(), [1, 3, 1, 1]),
+            &device,
+        );
+        let std = Tensor::<4>::from_data(
+            TensorData::new(IMAGENET_STD.to_vec(), [1, 3, 1, 1]),
+            &device,
+        );
         let x = (x + 1.0) * 0.5;
         let mut y = (x - mean) / std;
         let mut conv = 0;

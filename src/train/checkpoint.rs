@@ -128,15 +128,26 @@ pub enum CheckpointError {
 
 /// Reads and parses a JSON file.
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, CheckpointError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
-    serde_json::from_str(&text).map_err(|e| CheckpointError::Json { path: path.to_path_buf(), detail: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| CheckpointError::Json {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })
 }
 
 /// Serialises `value` and writes it atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CheckpointError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| CheckpointError::Json { path: path.to_path_buf(), detail: e.to_string() })?;
-    write_atomic_str(path, &text).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })
+    let text = serde_json::to_string_pretty(value).map_err(|e| CheckpointError::Json {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    write_atomic_str(path, &text).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Name of the checkpoint folder for `step`.
@@ -148,7 +159,9 @@ pub fn checkpoint_dir_name(step: usize) -> String {
 pub fn latest_checkpoint(run_dir: &Path) -> Result<(LatestPointer, PathBuf), CheckpointError> {
     let pointer_path = run_dir.join("latest.json");
     if !pointer_path.exists() {
-        return Err(CheckpointError::NotAModel { path: run_dir.to_path_buf() });
+        return Err(CheckpointError::NotAModel {
+            path: run_dir.to_path_buf(),
+        });
     }
     let pointer: LatestPointer = read_json(&pointer_path)?;
     let dir = run_dir.join(&pointer.dir);
@@ -167,7 +180,10 @@ pub fn list_checkpoints(run_dir: &Path) -> Vec<(usize, PathBuf)> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
             let step = name.strip_prefix("ckpt-")?.parse::<usize>().ok()?;
-            e.path().join(files::GENERATOR).exists().then(|| (step, e.path()))
+            e.path()
+                .join(files::GENERATOR)
+                .exists()
+                .then(|| (step, e.path()))
         })
         .collect();
     found.sort();
@@ -176,19 +192,33 @@ pub fn list_checkpoints(run_dir: &Path) -> Vec<(usize, PathBuf)> {
 
 /// Publishes a completed temporary folder as checkpoint `step`, repoints
 /// `latest.json` and deletes all but the newest `keep` checkpoints.
-pub fn publish_checkpoint(run_dir: &Path, tmp: &Path, step: usize, keep: usize) -> Result<PathBuf, CheckpointError> {
+pub fn publish_checkpoint(
+    run_dir: &Path,
+    tmp: &Path,
+    step: usize,
+    keep: usize,
+) -> Result<PathBuf, CheckpointError> {
     let name = checkpoint_dir_name(step);
     let dest = run_dir.join(&name);
     if dest.exists() {
         // Saving the same step twice (e.g. "save now" then stop): replace it, the
         // pointer keeps naming the same folder so a crash here loses nothing new.
-        std::fs::remove_dir_all(&dest).map_err(|source| CheckpointError::Io { path: dest.clone(), source })?;
+        std::fs::remove_dir_all(&dest).map_err(|source| CheckpointError::Io {
+            path: dest.clone(),
+            source,
+        })?;
     }
-    std::fs::rename(tmp, &dest).map_err(|source| CheckpointError::Io { path: dest.clone(), source })?;
+    std::fs::rename(tmp, &dest).map_err(|source| CheckpointError::Io {
+        path: dest.clone(),
+        source,
+    })?;
     if let Ok(dir) = std::fs::File::open(run_dir) {
         let _ = dir.sync_all();
     }
-    write_json(&run_dir.join("latest.json"), &LatestPointer { step, dir: name })?;
+    write_json(
+        &run_dir.join("latest.json"),
+        &LatestPointer { step, dir: name },
+    )?;
     let all = list_checkpoints(run_dir);
     if all.len() > keep {
         for (_, old) in &all[..all.len() - keep] {
@@ -207,7 +237,9 @@ pub fn list_models(root: &Path) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| p.join("latest.json").exists())
         .map(|p| {
-            let t = std::fs::metadata(p.join("latest.json")).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            let t = std::fs::metadata(p.join("latest.json"))
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
             (t, p)
         })
         .collect();

@@ -25,7 +25,13 @@ pub enum Preset {
 
 impl Preset {
     /// Every preset, in menu order.
-    pub const ALL: [Preset; 5] = [Self::Default, Self::Hayao, Self::Paprika, Self::Shinkai, Self::Custom];
+    pub const ALL: [Preset; 5] = [
+        Self::Default,
+        Self::Hayao,
+        Self::Paprika,
+        Self::Shinkai,
+        Self::Custom,
+    ];
 
     /// `(content, style, colour, tv)` weights, or `None` for [`Preset::Custom`].
     pub fn weights(self) -> Option<(f64, f64, f64, f64)> {
@@ -144,10 +150,16 @@ impl LiveParams {
         ];
         for (name, v) in values {
             if !v.is_finite() || v < 0.0 {
-                return Err(format!("{name} must be a finite, non-negative number (got {v})"));
+                return Err(format!(
+                    "{name} must be a finite, non-negative number (got {v})"
+                ));
             }
         }
-        for (name, v) in [("lr_init", self.lr_init), ("lr_g", self.lr_g), ("lr_d", self.lr_d)] {
+        for (name, v) in [
+            ("lr_init", self.lr_init),
+            ("lr_g", self.lr_g),
+            ("lr_d", self.lr_d),
+        ] {
             if v <= 0.0 {
                 return Err(format!("{name} must be positive (got {v})"));
             }
@@ -223,7 +235,10 @@ impl TrainConfig {
     /// Checks values that would make a run impossible.
     pub fn validate(&self) -> Result<(), String> {
         if self.image_size < 32 || self.image_size % 8 != 0 {
-            return Err(format!("image size must be a multiple of 8, at least 32 (got {})", self.image_size));
+            return Err(format!(
+                "image size must be a multiple of 8, at least 32 (got {})",
+                self.image_size
+            ));
         }
         if self.batch_size == 0 {
             return Err("batch size must be at least 1".into());
@@ -235,7 +250,9 @@ impl TrainConfig {
             return Err("keep at least one checkpoint".into());
         }
         match self.duration {
-            Duration::Epochs(0) | Duration::Steps(0) => return Err("the run must last at least one step".into()),
+            Duration::Epochs(0) | Duration::Steps(0) => {
+                return Err("the run must last at least one step".into());
+            }
             _ => {}
         }
         self.live.validate()

@@ -75,14 +75,24 @@ pub struct LossValues {
 impl LossValues {
     /// Column names in metrics.csv order.
     pub const NAMES: [&'static str; 11] = [
-        "g_total", "g_adv", "content", "style", "color", "tv", "d_total", "d_real", "d_fake", "d_gray", "d_smooth",
+        "g_total", "g_adv", "content", "style", "color", "tv", "d_total", "d_real", "d_fake",
+        "d_gray", "d_smooth",
     ];
 
     /// Values in [`LossValues::NAMES`] order.
     pub fn as_array(&self) -> [Option<f32>; 11] {
         [
-            self.g_total, self.g_adv, self.content, self.style, self.color, self.tv, self.d_total, self.d_real,
-            self.d_fake, self.d_gray, self.d_smooth,
+            self.g_total,
+            self.g_adv,
+            self.content,
+            self.style,
+            self.color,
+            self.tv,
+            self.d_total,
+            self.d_real,
+            self.d_fake,
+            self.d_gray,
+            self.d_smooth,
         ]
     }
 
@@ -133,7 +143,11 @@ pub struct RgbImage8 {
 impl RgbImage8 {
     /// Converts from the `image` crate's buffer.
     pub fn from_image(img: &image::RgbImage) -> Self {
-        Self { width: img.width(), height: img.height(), pixels: img.as_raw().clone() }
+        Self {
+            width: img.width(),
+            height: img.height(),
+            pixels: img.as_raw().clone(),
+        }
     }
 
     /// Converts to the `image` crate's buffer.

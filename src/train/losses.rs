@@ -66,7 +66,13 @@ pub fn discriminator_loss(
         + gray.clone().mul_scalar(w.gray)
         + smooth.clone().mul_scalar(w.smooth))
     .mul_scalar(w.adv);
-    DiscriminatorLoss { total, real, fake, gray, smooth }
+    DiscriminatorLoss {
+        total,
+        real,
+        fake,
+        gray,
+        smooth,
+    }
 }
 
 /// Mean absolute difference.
@@ -83,13 +89,17 @@ pub fn content_loss(photo_features: Tensor<4>, fake_features: Tensor<4>) -> Tens
 pub fn gram(x: Tensor<4>) -> Tensor<3> {
     let [b, c, h, w] = x.dims();
     let f = x.reshape([b, c, h * w]);
-    f.clone().matmul(f.swap_dims(1, 2)).div_scalar((c * h * w) as f64)
+    f.clone()
+        .matmul(f.swap_dims(1, 2))
+        .div_scalar((c * h * w) as f64)
 }
 
 /// Grayscale style loss: L1 between the Gram matrices of VGG features of the
 /// grayscale style image and of G(photo).
 pub fn style_loss(gray_style_features: Tensor<4>, fake_features: Tensor<4>) -> Tensor<1> {
-    (gram(gray_style_features) - gram(fake_features)).abs().mean()
+    (gram(gray_style_features) - gram(fake_features))
+        .abs()
+        .mean()
 }
 
 /// `[B, 3, H, W]` RGB in [-1, 1] -> YUV of the [0, 1] image (TF's `rgb_to_yuv` kernel).
@@ -109,7 +119,9 @@ pub fn huber(a: Tensor<4>, b: Tensor<4>, delta: f64) -> Tensor<1> {
     let d = (a - b).abs();
     let quadratic = d.clone().square().mul_scalar(0.5);
     let linear = d.clone().sub_scalar(0.5 * delta).mul_scalar(delta);
-    linear.mask_where(d.lower_equal_elem(delta), quadratic).mean()
+    linear
+        .mask_where(d.lower_equal_elem(delta), quadratic)
+        .mean()
 }
 
 /// Colour loss between photo and G(photo): `L1(Y) + Huber(U) + Huber(V)`, delta 1.

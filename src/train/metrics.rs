@@ -14,7 +14,9 @@ pub struct MetricsWriter {
 }
 
 fn header() -> String {
-    let mut cols = vec!["step", "epoch", "phase", "step_ms", "lr_init", "lr_g", "lr_d"];
+    let mut cols = vec![
+        "step", "epoch", "phase", "step_ms", "lr_init", "lr_g", "lr_d",
+    ];
     cols.extend(LossValues::NAMES);
     cols.join(",")
 }
@@ -35,7 +37,10 @@ impl MetricsWriter {
         }
         crate::fsx::write_atomic_str(path, &(kept.join("\n") + "\n"))?;
         let file = OpenOptions::new().append(true).open(path)?;
-        Ok(Self { path: path.to_path_buf(), file })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     /// Appends one row and flushes.

@@ -8,7 +8,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::config::LiveParams;
 use super::events::LossValues;
 use super::losses::{
-    DiscriminatorWeights, color_loss, content_loss, discriminator_loss, lsgan_generator, style_loss, total_variation,
+    DiscriminatorWeights, color_loss, content_loss, discriminator_loss, lsgan_generator,
+    style_loss, total_variation,
 };
 use crate::data::Batch;
 use crate::model::{Discriminator, Generator, Vgg19};
@@ -16,7 +17,10 @@ use crate::model::{Discriminator, Generator, Vgg19};
 /// The Adam settings of the reference: beta1 0.5, beta2 0.999, epsilon 1e-8
 /// (Burn's default epsilon is 1e-5).
 pub fn adam() -> AdamConfig {
-    AdamConfig::new().with_beta_1(0.5).with_beta_2(0.999).with_epsilon(1e-8)
+    AdamConfig::new()
+        .with_beta_1(0.5)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
 }
 
 /// G, D, the frozen VGG and the three optimizers, on an autodiff device.
@@ -44,13 +48,21 @@ fn batch_tensor(values: &[f32], b: usize, s: usize, device: &Device) -> Tensor<4
 pub fn read_scalars(values: Vec<Tensor<1>>) -> Vec<f32> {
     let n = values.len();
     let data = Tensor::cat(values, 0).into_data().convert::<f32>();
-    data.try_to_vec::<f32>().unwrap_or_else(|_| vec![f32::NAN; n])
+    data.try_to_vec::<f32>()
+        .unwrap_or_else(|_| vec![f32::NAN; n])
 }
 
 impl Networks {
     /// Fresh optimizers around the given networks.
     pub fn new(generator: Generator, discriminator: Discriminator, vgg: Vgg19) -> Self {
-        Self { generator, discriminator, vgg, opt_init: adam().init(), opt_g: adam().init(), opt_d: adam().init() }
+        Self {
+            generator,
+            discriminator,
+            vgg,
+            opt_init: adam().init(),
+            opt_g: adam().init(),
+            opt_d: adam().init(),
+        }
     }
 
     /// Content-only generator step: `w_content * L1(VGG(p), VGG(G(p)))`.
@@ -62,27 +74,53 @@ impl Networks {
         let content = content_loss(f_real, self.vgg.forward(fake));
         let total = content.clone().mul_scalar(live.w_content);
         let grads = GradientsParams::from_grads(total.backward(), &self.generator);
-        self.generator = self.opt_init.step(live.lr_init, self.generator.clone(), grads);
+        self.generator = self
+            .opt_init
+            .step(live.lr_init, self.generator.clone(), grads);
         let v = read_scalars(vec![total, content]);
-        LossValues { g_total: Some(v[0]), content: Some(v[1]), ..Default::default() }
+        LossValues {
+            g_total: Some(v[0]),
+            content: Some(v[1]),
+            ..Default::default()
+        }
     }
 
     /// One D step then one G step (the G step sees the updated D, as in the original).
-    pub fn adversarial_step(&mut self, batch: &Batch, live: &LiveParams, device: &Device) -> LossValues {
+    pub fn adversarial_step(
+        &mut self,
+        batch: &Batch,
+        live: &LiveParams,
+        device: &Device,
+    ) -> LossValues {
         let t = BatchTensors::new(batch, device);
         let fake = self.generator.forward(t.photos.clone()); // [B, 3, S, S]
         let d = self.discriminator_step(&t, fake.clone().detach(), live);
         let g = self.generator_step(&t, fake, live);
-        LossValues { d_total: d.d_total, d_real: d.d_real, d_fake: d.d_fake, d_gray: d.d_gray, d_smooth: d.d_smooth, ..g }
+        LossValues {
+            d_total: d.d_total,
+            d_real: d.d_real,
+            d_fake: d.d_fake,
+            d_gray: d.d_gray,
+            d_smooth: d.d_smooth,
+            ..g
+        }
     }
 
     /// Updates D only, from the 4-term LSGAN loss on real, generated (`fake`,
     /// detached), grayscale and edge-smoothed grayscale images.
-    pub fn discriminator_step(&mut self, t: &BatchTensors, fake: Tensor<4>, live: &LiveParams) -> LossValues {
+    pub fn discriminator_step(
+        &mut self,
+        t: &BatchTensors,
+        fake: Tensor<4>,
+        live: &LiveParams,
+    ) -> LossValues {
         let b = t.photos.dims()[0];
         // The four kinds of input in one batch (GroupNorm is per sample, so the
         // logits equal four separate passes) — [4B, 1, S/4, S/4].
-        let d_input = Tensor::cat(vec![t.style.clone(), fake, t.gray.clone(), t.smooth.clone()], 0);
+        let d_input = Tensor::cat(
+            vec![t.style.clone(), fake, t.gray.clone(), t.smooth.clone()],
+            0,
+        );
         let logits = self.discriminator.forward(d_input);
         let part = |i: usize| logits.clone().narrow(0, i * b, b);
         let d = discriminator_loss(
@@ -90,10 +128,18 @@ impl Networks {
             part(1),
             part(2),
             part(3),
-            DiscriminatorWeights { adv: live.w_d_adv, real: live.d_real, fake: live.d_fake, gray: live.d_gray, smooth: live.d_smooth },
+            DiscriminatorWeights {
+                adv: live.w_d_adv,
+                real: live.d_real,
+                fake: live.d_fake,
+                gray: live.d_gray,
+                smooth: live.d_smooth,
+            },
         );
         let grads = GradientsParams::from_grads(d.total.backward(), &self.discriminator);
-        self.discriminator = self.opt_d.step(live.lr_d, self.discriminator.clone(), grads);
+        self.discriminator = self
+            .opt_d
+            .step(live.lr_d, self.discriminator.clone(), grads);
         let v = read_scalars(vec![d.total, d.real, d.fake, d.gray, d.smooth]);
         LossValues {
             d_total: Some(v[0]),
@@ -107,7 +153,12 @@ impl Networks {
 
     /// Updates G only: adversarial, content, style, colour and TV terms on
     /// `fake = G(photos)` (with its graph). D and VGG are frozen.
-    pub fn generator_step(&mut self, t: &BatchTensors, fake: Tensor<4>, live: &LiveParams) -> LossValues {
+    pub fn generator_step(
+        &mut self,
+        t: &BatchTensors,
+        fake: Tensor<4>,
+        live: &LiveParams,
+    ) -> LossValues {
         let frozen_d = self.discriminator.clone().no_grad();
         let g_adv = lsgan_generator(frozen_d.forward(fake.clone()));
         let f_real = self.vgg.forward(t.photos.clone()).detach();

@@ -15,11 +15,13 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use image::{DynamicImage, RgbImage};
 
 use super::checkpoint::{
-    CheckpointError, ModelInfo, ModelOrigin, TrainState, files, latest_checkpoint, publish_checkpoint, read_json,
-    write_json,
+    CheckpointError, ModelInfo, ModelOrigin, TrainState, files, latest_checkpoint,
+    publish_checkpoint, read_json, write_json,
 };
 use super::config::{Duration, LiveParams, TrainConfig};
-use super::events::{FinishReason, LossValues, Phase, RgbImage8, StepStats, TrainCommand, TrainEvent};
+use super::events::{
+    FinishReason, LossValues, Phase, RgbImage8, StepStats, TrainCommand, TrainEvent,
+};
 use super::metrics::MetricsWriter;
 use super::step::Networks;
 use crate::data::cache::save_png_atomic;
@@ -92,7 +94,12 @@ pub struct Trainer {
 
 impl Trainer {
     /// Starts a new run in `run_dir` (created; must not hold a run already).
-    pub fn new(config: TrainConfig, run_dir: &Path, device: &SelectedDevice, events: Sender<TrainEvent>) -> Result<Self, TrainError> {
+    pub fn new(
+        config: TrainConfig,
+        run_dir: &Path,
+        device: &SelectedDevice,
+        events: Sender<TrainEvent>,
+    ) -> Result<Self, TrainError> {
         config.validate().map_err(TrainError::Config)?;
         if run_dir.join("latest.json").exists() {
             return Err(TrainError::Config(format!(
@@ -100,13 +107,25 @@ impl Trainer {
                 run_dir.display()
             )));
         }
-        std::fs::create_dir_all(run_dir.join("samples"))
-            .map_err(|source| CheckpointError::Io { path: run_dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(run_dir.join("samples")).map_err(|source| CheckpointError::Io {
+            path: run_dir.to_path_buf(),
+            source,
+        })?;
         write_json(&run_dir.join("config.json"), &config)?;
         device.device.seed(config.seed);
-        let generator = GeneratorConfig::new().with_upsample(config.upsample).init(&device.device.clone().autodiff());
+        let generator = GeneratorConfig::new()
+            .with_upsample(config.upsample)
+            .init(&device.device.clone().autodiff());
         let discriminator = DiscriminatorConfig::new().init(&device.device.clone().autodiff());
-        Self::build(config, run_dir, device, events, generator, discriminator, None)
+        Self::build(
+            config,
+            run_dir,
+            device,
+            events,
+            generator,
+            discriminator,
+            None,
+        )
     }
 
     /// Resumes the newest checkpoint of `run_dir`: same step counter, same data
@@ -127,9 +146,25 @@ impl Trainer {
         let (_, ckpt) = latest_checkpoint(run_dir)?;
         let state: TrainState = read_json(&ckpt.join(files::STATE))?;
         let ad = device.device.clone().autodiff();
-        let generator = load_module(GeneratorConfig::new().with_upsample(config.upsample).init(&ad), &ckpt.join(files::GENERATOR))?;
-        let discriminator = load_module(DiscriminatorConfig::new().init(&ad), &ckpt.join(files::DISCRIMINATOR))?;
-        Self::build(config, run_dir, device, events, generator, discriminator, Some((state, ckpt)))
+        let generator = load_module(
+            GeneratorConfig::new()
+                .with_upsample(config.upsample)
+                .init(&ad),
+            &ckpt.join(files::GENERATOR),
+        )?;
+        let discriminator = load_module(
+            DiscriminatorConfig::new().init(&ad),
+            &ckpt.join(files::DISCRIMINATOR),
+        )?;
+        Self::build(
+            config,
+            run_dir,
+            device,
+            events,
+            generator,
+            discriminator,
+            Some((state, ckpt)),
+        )
     }
 
     fn build(
@@ -153,7 +188,10 @@ impl Trainer {
                 let _ = progress_events.send(TrainEvent::Preparing { done, total });
             }
         };
-        let cache_dir = config.cache_dir.clone().unwrap_or_else(crate::data::cache::default_cache_dir);
+        let cache_dir = config
+            .cache_dir
+            .clone()
+            .unwrap_or_else(crate::data::cache::default_cache_dir);
         let (dataset, skipped) = Dataset::prepare(
             &config.photos_dir,
             &config.style_dir,
@@ -164,9 +202,17 @@ impl Trainer {
             &progress,
         )?;
         for s in &skipped {
-            let _ = events.send(TrainEvent::Warning(format!("skipped {}: {}", s.path.display(), s.reason)));
+            let _ = events.send(TrainEvent::Warning(format!(
+                "skipped {}: {}",
+                s.path.display(),
+                s.reason
+            )));
         }
-        let _ = events.send(TrainEvent::DatasetReady { photos: dataset.photos.len(), style: dataset.style.len(), skipped });
+        let _ = events.send(TrainEvent::DatasetReady {
+            photos: dataset.photos.len(),
+            style: dataset.style.len(),
+            skipped,
+        });
         let steps_per_epoch = dataset.steps_per_epoch();
         let total_steps = match config.duration {
             Duration::Epochs(e) => e * steps_per_epoch,
@@ -183,8 +229,13 @@ impl Trainer {
             }
             None => (0, config.live, None),
         };
-        let metrics = MetricsWriter::open(&run_dir.join("metrics.csv"), step)
-            .map_err(|source| CheckpointError::Io { path: run_dir.join("metrics.csv"), source })?;
+        let metrics =
+            MetricsWriter::open(&run_dir.join("metrics.csv"), step).map_err(|source| {
+                CheckpointError::Io {
+                    path: run_dir.join("metrics.csv"),
+                    source,
+                }
+            })?;
         write_json(
             &run_dir.join("model.json"),
             &ModelInfo {
@@ -257,14 +308,21 @@ impl Trainer {
     /// Phase of the step about to run.
     pub fn phase(&self) -> Phase {
         let init_steps = self.config.init_epochs * self.steps_per_epoch;
-        if self.step < init_steps { Phase::Init } else { Phase::Adversarial }
+        if self.step < init_steps {
+            Phase::Init
+        } else {
+            Phase::Adversarial
+        }
     }
 
     /// Replaces learning rates and loss weights from the next step on.
     pub fn set_live(&mut self, live: LiveParams) -> Result<(), String> {
         live.validate()?;
         self.live = live;
-        let _ = self.events.send(TrainEvent::LiveApplied { step: self.step + 1, params: live });
+        let _ = self.events.send(TrainEvent::LiveApplied {
+            step: self.step + 1,
+            params: live,
+        });
         Ok(())
     }
 
@@ -295,13 +353,31 @@ impl Trainer {
 
     fn next_batch(&mut self) -> Result<Batch, TrainError> {
         if self.loader.is_none() {
-            self.loader = Some(Loader::spawn(self.dataset.clone(), self.step, self.total_steps, self.config.prefetch));
+            self.loader = Some(Loader::spawn(
+                self.dataset.clone(),
+                self.step,
+                self.total_steps,
+                self.config.prefetch,
+            ));
         }
-        let batch = self.loader.as_ref().and_then(|l| l.next()).ok_or(TrainError::LoaderStopped)?;
+        let batch = self
+            .loader
+            .as_ref()
+            .and_then(|l| l.next())
+            .ok_or(TrainError::LoaderStopped)?;
         if batch.step != self.step {
             // The loader is out of sync (e.g. after a manual step change): restart it.
-            self.loader = Some(Loader::spawn(self.dataset.clone(), self.step, self.total_steps, self.config.prefetch));
-            return self.loader.as_ref().and_then(|l| l.next()).ok_or(TrainError::LoaderStopped);
+            self.loader = Some(Loader::spawn(
+                self.dataset.clone(),
+                self.step,
+                self.total_steps,
+                self.config.prefetch,
+            ));
+            return self
+                .loader
+                .as_ref()
+                .and_then(|l| l.next())
+                .ok_or(TrainError::LoaderStopped);
         }
         Ok(batch)
     }
@@ -318,12 +394,23 @@ impl Trainer {
         let started = Instant::now();
         let losses = match phase {
             Phase::Init => self.nets.init_step(&batch, &self.live, &self.autodiff),
-            Phase::Adversarial => self.nets.adversarial_step(&batch, &self.live, &self.autodiff),
+            Phase::Adversarial => self
+                .nets
+                .adversarial_step(&batch, &self.live, &self.autodiff),
         };
         let step_time = started.elapsed();
         if let Some(term) = losses.first_non_finite() {
-            let value = losses.as_array()[LossValues::NAMES.iter().position(|n| *n == term).unwrap_or(0)].unwrap_or(f32::NAN);
-            return Err(TrainError::NonFinite { term, value, step: self.step + 1, last: self.last_checkpoint.clone() });
+            let value = losses.as_array()[LossValues::NAMES
+                .iter()
+                .position(|n| *n == term)
+                .unwrap_or(0)]
+            .unwrap_or(f32::NAN);
+            return Err(TrainError::NonFinite {
+                term,
+                value,
+                step: self.step + 1,
+                last: self.last_checkpoint.clone(),
+            });
         }
         self.step += 1;
         self.elapsed += step_time;
@@ -345,7 +432,10 @@ impl Trainer {
             elapsed_secs: self.elapsed.as_secs_f64(),
         };
         if let Err(e) = self.metrics.append(&stats, &self.live) {
-            self.send(TrainEvent::Warning(format!("{}: cannot append metrics: {e}", self.metrics.path().display())));
+            self.send(TrainEvent::Warning(format!(
+                "{}: cannot append metrics: {e}",
+                self.metrics.path().display()
+            )));
         }
         self.send(TrainEvent::Step(stats.clone()));
         if self.step % self.config.sample_every == 0 {
@@ -366,12 +456,18 @@ impl Trainer {
         let g = self.nets.generator.valid();
         let input = images_to_tensor(&self.validation, &self.device);
         let outputs = tensor_to_images(g.forward(input));
-        let path = self.run_dir.join("samples").join(format!("step-{:06}.png", self.step));
+        let path = self
+            .run_dir
+            .join("samples")
+            .join(format!("step-{:06}.png", self.step));
         let grid = two_row_grid(&self.validation, &outputs);
         let written = match save_png_atomic(&DynamicImage::ImageRgb8(grid), &path) {
             Ok(()) => Some(path),
             Err(e) => {
-                self.send(TrainEvent::Warning(format!("{}: cannot write samples: {e}", path.display())));
+                self.send(TrainEvent::Warning(format!(
+                    "{}: cannot write samples: {e}",
+                    path.display()
+                )));
                 None
             }
         };
@@ -392,10 +488,16 @@ impl Trainer {
         }
         let tmp = self.run_dir.join(format!(".partial-{:06}", self.step));
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|source| CheckpointError::Io { path: tmp.clone(), source })?;
+        std::fs::create_dir_all(&tmp).map_err(|source| CheckpointError::Io {
+            path: tmp.clone(),
+            source,
+        })?;
         let result = (|| -> Result<PathBuf, TrainError> {
             save_module(self.nets.generator.clone(), &tmp.join(files::GENERATOR))?;
-            save_module(self.nets.discriminator.clone(), &tmp.join(files::DISCRIMINATOR))?;
+            save_module(
+                self.nets.discriminator.clone(),
+                &tmp.join(files::DISCRIMINATOR),
+            )?;
             save_optimizer(&self.nets.opt_init, &tmp.join(files::OPT_INIT))?;
             save_optimizer(&self.nets.opt_g, &tmp.join(files::OPT_G))?;
             save_optimizer(&self.nets.opt_d, &tmp.join(files::OPT_D))?;
@@ -410,13 +512,21 @@ impl Trainer {
                     device: self.device_description.clone(),
                 },
             )?;
-            Ok(publish_checkpoint(&self.run_dir, &tmp, self.step, self.config.keep_checkpoints)?)
+            Ok(publish_checkpoint(
+                &self.run_dir,
+                &tmp,
+                self.step,
+                self.config.keep_checkpoints,
+            )?)
         })();
         match result {
             Ok(path) => {
                 self.last_checkpoint = Some(path.clone());
                 self.last_saved_step = Some(self.step);
-                self.send(TrainEvent::CheckpointSaved { step: self.step, path: path.clone() });
+                self.send(TrainEvent::CheckpointSaved {
+                    step: self.step,
+                    path: path.clone(),
+                });
                 Ok(path)
             }
             Err(e) => {
@@ -434,7 +544,10 @@ impl Trainer {
             self.send(TrainEvent::Error(e.to_string()));
         }
         let reason = reason.unwrap_or(FinishReason::Failed);
-        self.send(TrainEvent::Finished { step: self.step, reason: reason.clone() });
+        self.send(TrainEvent::Finished {
+            step: self.step,
+            reason: reason.clone(),
+        });
         reason
     }
 
@@ -495,32 +608,63 @@ fn save_module<M: Module>(module: M, path: &Path) -> Result<(), TrainError> {
     let bytes = module
         .into_record()
         .into_bytes()
-        .map_err(|e| CheckpointError::Weights { path: path.to_path_buf(), detail: e.to_string() })?;
-    crate::fsx::write_atomic(path, &bytes).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
+        .map_err(|e| CheckpointError::Weights {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+    crate::fsx::write_atomic(path, &bytes).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(())
 }
 
 /// Loads burnpack weights saved by this crate into `module`.
 pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| CheckpointError::Weights { path: path.to_path_buf(), detail: e.to_string() })?;
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
+        CheckpointError::Weights {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        }
+    })?;
     module
         .try_load_record(record)
-        .map_err(|e| CheckpointError::Weights { path: path.to_path_buf(), detail: e.to_string() })
+        .map_err(|e| CheckpointError::Weights {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })
 }
 
 fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<(), TrainError> {
     let bytes = optimizer
         .into_bytes()
-        .map_err(|e| CheckpointError::Weights { path: path.to_path_buf(), detail: e.to_string() })?;
-    crate::fsx::write_atomic(path, &bytes).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
+        .map_err(|e| CheckpointError::Weights {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+    crate::fsx::write_atomic(path, &bytes).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(())
 }
 
-fn load_optimizer(optimizer: ModuleOptimizer, path: &Path) -> Result<ModuleOptimizer, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io { path: path.to_path_buf(), source })?;
+fn load_optimizer(
+    optimizer: ModuleOptimizer,
+    path: &Path,
+) -> Result<ModuleOptimizer, CheckpointError> {
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     optimizer
         .from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| CheckpointError::Weights { path: path.to_path_buf(), detail: e.to_string() })
+        .map_err(|e| CheckpointError::Weights {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })
 }
