@@ -11,7 +11,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::data::Batch;
-use crate::device::{DeviceChoice, select};
+use crate::device::{DeviceChoice, require_wgpu, select};
 use crate::model::{DiscriminatorConfig, GeneratorConfig, Vgg19};
 use crate::train::LiveParams;
 use crate::train::step::Networks;
@@ -115,10 +115,12 @@ fn synthetic_batch(b: usize, s: usize, device: &Device) -> Batch {
 
 /// Measures every figure and prints them.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let selected = select(args.device);
-    if let Some(reason) = &selected.fallback_reason {
-        eprintln!("warning: {reason}");
-    }
+    // A benchmark measures the backend asked for: wgpu runs on whatever adapter
+    // exists, software rasterizers (lavapipe) included, and says which.
+    let selected = match args.device {
+        DeviceChoice::Cpu => select(DeviceChoice::Cpu),
+        DeviceChoice::Wgpu => require_wgpu().map_err(|e| anyhow::anyhow!(e))?,
+    };
     let device = selected.device.clone();
     let name = selected.description.clone();
     let mut figures = Vec::new();

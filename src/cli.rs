@@ -1,6 +1,7 @@
 //! The headless command line: `train`, `convert`, `info`, `bench`, `import`, `export`.
 //! With no subcommand the studio (GUI) opens.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -298,13 +299,28 @@ fn train(args: TrainArgs) -> Result<()> {
         }
     };
     eprintln!("{}", trainer.vgg_source().describe());
+    let trainer_sample_every = trainer.config().sample_every;
     let worker = std::thread::spawn(move || trainer.run(&commands));
-    let bar = ProgressBar::new(0);
+    // A progress bar on a terminal; plain lines (one per sample interval) in logs.
+    let terminal = std::io::stderr().is_terminal();
+    let bar = if terminal {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let say = |line: String| {
+        if terminal {
+            bar.println(line)
+        } else {
+            eprintln!("{line}")
+        }
+    };
     let mut failure = None;
+    let mut sample_every = usize::MAX;
     for event in events.iter() {
         match event {
             TrainEvent::Preparing { done, total } => {
@@ -315,7 +331,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 style,
                 skipped,
             } => {
-                bar.println(format!(
+                say(format!(
                     "dataset: {photos} photos, {style} style images, {} skipped",
                     skipped.len()
                 ));
@@ -328,13 +344,17 @@ fn train(args: TrainArgs) -> Result<()> {
             } => {
                 bar.set_length(total_steps as u64);
                 bar.set_position(start_step as u64);
-                bar.println(format!("run: {}", run_dir.display()));
+                sample_every = trainer_sample_every.max(1);
+                say(format!(
+                    "run: {} (steps {start_step}..{total_steps})",
+                    run_dir.display()
+                ));
             }
             TrainEvent::Step(s) => {
                 bar.set_position(s.step as u64);
                 let l = s.losses;
                 let f = |v: Option<f32>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
-                bar.set_message(format!(
+                let status = format!(
                     "{} ep {} | G {} D {} content {} | {:.2} img/s | ETA {}",
                     s.phase.label(),
                     s.epoch,
@@ -343,20 +363,25 @@ fn train(args: TrainArgs) -> Result<()> {
                     f(l.content),
                     s.images_per_sec,
                     format_duration(s.eta_secs)
-                ));
+                );
+                if !terminal && s.step % sample_every == 0 {
+                    eprintln!("step {}/{} {status}", s.step, s.total_steps);
+                }
+                bar.set_message(status);
             }
             TrainEvent::Samples {
                 step,
                 path: Some(path),
                 ..
-            } => bar.println(format!("samples step {step}: {}", path.display())),
+            } => say(format!("samples step {step}: {}", path.display())),
             TrainEvent::CheckpointSaved { step, path } => {
-                bar.println(format!("checkpoint step {step}: {}", path.display()))
+                say(format!("checkpoint step {step}: {}", path.display()))
             }
-            TrainEvent::Warning(w) => bar.println(format!("warning: {w}")),
+            TrainEvent::Warning(w) => say(format!("warning: {w}")),
             TrainEvent::Error(e) => failure = Some(e),
             TrainEvent::Finished { step, reason } => {
                 bar.finish_with_message(format!("finished at step {step}: {reason:?}"));
+                say(format!("finished at step {step}: {reason:?}"));
                 break;
             }
             _ => {}

@@ -96,7 +96,11 @@ fn wgpu_device(adapter: &Adapter) -> SelectedDevice {
         device: Device::wgpu(DeviceKind::DefaultDevice),
         requested: DeviceChoice::Wgpu,
         is_gpu_backend: true,
-        description: format!("wgpu: {}", adapter.name),
+        description: if adapter.is_hardware {
+            format!("wgpu: {}", adapter.name)
+        } else {
+            format!("wgpu: {} (software rasterizer)", adapter.name)
+        },
         fallback_reason: None,
     }
 }

@@ -114,3 +114,40 @@ fn import_then_export_round_trips_exactly() {
         .unwrap();
     assert_eq!(a, b, "export -> import must give identical output");
 }
+
+#[test]
+fn torchvision_vgg19_keys_map_onto_the_right_convs() {
+    use burn::module::Module;
+    use photo2anime::interop::params::collect_params;
+    use photo2anime::interop::vgg::load_vgg19;
+    use photo2anime::model::vgg::TORCHVISION_CONV_INDICES;
+    let vgg = load_vgg19(&fixture("vgg19_layout.pt"), &Device::flex()).unwrap();
+    assert_eq!(vgg.num_params(), 10_585_152);
+    for p in collect_params(&vgg) {
+        // convs.i.weight holds features.N's value N/1000 (bias -N/1000).
+        let conv: usize = p.path.split('.').nth(1).unwrap().parse().unwrap();
+        let n = TORCHVISION_CONV_INDICES[conv] as f32 / 1000.0;
+        let expected = if p.path.ends_with("weight") { n } else { -n };
+        assert!(
+            p.values.iter().all(|v| (*v - expected).abs() < 1e-7),
+            "{} should be {expected}",
+            p.path
+        );
+    }
+}
+
+#[test]
+fn a_wrong_vgg_file_gets_a_clear_message() {
+    use photo2anime::interop::vgg::load_vgg19;
+    let err = load_vgg19(&fixture("generator_seed0.pt"), &Device::flex())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not torchvision VGG19 weights") && err.contains("generator_seed0.pt"),
+        "{err}"
+    );
+    let err = load_vgg19(&fixture("not_a_zip.pt"), &Device::flex())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("vgg19-dcbb9e9d.pth"), "{err}");
+}

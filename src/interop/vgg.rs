@@ -70,7 +70,17 @@ pub fn load_vgg19(path: &Path, device: &Device) -> Result<Vgg19, WeightsError> {
         },
         other => other,
     })?;
-    let values = read_checked(&file, &expected, true)?;
+    let values = read_checked(&file, &expected, true).map_err(|e| match e {
+        WeightsError::MissingKeys { path, keys } => WeightsError::NotAStateDict {
+            detail: format!(
+                "not torchvision VGG19 weights: {} of its conv keys are missing (e.g. {}); expected vgg19-dcbb9e9d.pth",
+                keys.len(),
+                keys.first().cloned().unwrap_or_default()
+            ),
+            path,
+        },
+        other => other,
+    })?;
     let data = values
         .into_iter()
         .map(|(key, v)| {

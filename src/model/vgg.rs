@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 
 use burn::module::Module;
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
@@ -77,6 +77,13 @@ impl Vgg19 {
             convs.push(
                 Conv2dConfig::new([cin, c], [3, 3])
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    // He init (gain sqrt 2) keeps activations at unit scale through the
+                    // ReLUs, so random features still give usable content / style
+                    // gradients; Burn's default init shrinks them ~1000x by conv4_4.
+                    .with_initializer(Initializer::KaimingNormal {
+                        gain: std::f64::consts::SQRT_2,
+                        fan_out_only: false,
+                    })
                     .init(device),
             );
             cin = c;
