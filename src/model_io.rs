@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Device, TensorData};
+use burn::tensor::Device;
 
 use crate::interop::WeightsError;
 use crate::interop::keys::burn_to_port;
-use crate::interop::params::{collect_params, param_shapes, replace_params};
-use crate::interop::pytorch::{PytorchFile, TensorSource, read_checked};
+use crate::interop::params::collect_params;
+use crate::interop::pytorch::{PytorchFile, TensorSource, load_mapped};
 use crate::interop::safetensors_io::{SafetensorsFile, UPSAMPLE_METADATA_KEY, to_bytes};
 use crate::model::{Generator, GeneratorConfig, UpsampleMode};
 use crate::train::checkpoint::{
@@ -124,24 +124,7 @@ pub fn load_port_layout(
     device: &Device,
 ) -> Result<Generator, WeightsError> {
     let generator = GeneratorConfig::new().with_upsample(mode).init(device);
-    let mut burn_of = HashMap::new();
-    let expected: Vec<(String, Vec<usize>)> = param_shapes(&generator)
-        .into_iter()
-        .map(|(burn_path, shape)| {
-            let key = burn_to_port(&burn_path);
-            burn_of.insert(key.clone(), (burn_path, shape.clone()));
-            (key, shape)
-        })
-        .collect();
-    let values = read_checked(source, &expected, false)?;
-    let data = values
-        .into_iter()
-        .map(|(key, v)| {
-            let (burn_path, shape) = burn_of[&key].clone();
-            (burn_path, TensorData::new(v, shape))
-        })
-        .collect();
-    Ok(replace_params(generator, data))
+    load_mapped(generator, source, |path| Some(burn_to_port(path)), false)
 }
 
 /// Converts a port-layout `.pt` into a photo2anime model directory `out`

@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 
 use pytorch_reader::{DType, PytorchReader};
 
+use burn::module::Module;
+use burn::tensor::TensorData;
+
 use super::WeightsError;
+use super::params::{param_shapes, replace_params};
 
 /// A file of named tensors (PyTorch or safetensors) whose data is read on demand.
 pub trait TensorSource {
@@ -156,4 +160,31 @@ pub fn read_checked(
         .iter()
         .map(|(key, _)| Ok((key.clone(), source.read_f32(key)?)))
         .collect()
+}
+
+/// Loads `module`'s parameters from `source`, whose keys are the module's Burn paths
+/// translated by `foreign_key` (parameters it maps to `None` keep their values).
+/// Keys and shapes are checked first (see [`read_checked`]).
+pub fn load_mapped<M: Module>(
+    module: M,
+    source: &dyn TensorSource,
+    foreign_key: impl Fn(&str) -> Option<String>,
+    allow_extra: bool,
+) -> Result<M, WeightsError> {
+    let mut burn_of = HashMap::new();
+    let mut expected = Vec::new();
+    for (burn_path, shape) in param_shapes(&module) {
+        if let Some(key) = foreign_key(&burn_path) {
+            burn_of.insert(key.clone(), (burn_path, shape.clone()));
+            expected.push((key, shape));
+        }
+    }
+    let data = read_checked(source, &expected, allow_extra)?
+        .into_iter()
+        .filter_map(|(key, values)| {
+            let (burn_path, shape) = burn_of.remove(&key)?;
+            Some((burn_path, TensorData::new(values, shape)))
+        })
+        .collect();
+    Ok(replace_params(module, data))
 }

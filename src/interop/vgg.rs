@@ -1,14 +1,13 @@
 //! Finding and loading torchvision's VGG19 weights for the perceptual losses.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::tensor::{Device, TensorData};
+use burn::tensor::Device;
 
 use super::WeightsError;
-use super::params::{param_shapes, replace_params};
-use super::pytorch::{PytorchFile, read_checked};
+
+use super::pytorch::{PytorchFile, load_mapped};
 use crate::model::vgg::{RANDOM_VGG_SEED, TORCHVISION_CONV_INDICES, Vgg19, VggSource};
 
 /// Where torchvision caches downloads: `$TORCH_HOME/hub/checkpoints` or
@@ -54,15 +53,6 @@ pub fn burn_to_torchvision(path: &str) -> Option<String> {
 /// Extra keys (deeper layers, the classifier) are ignored.
 pub fn load_vgg19(path: &Path, device: &Device) -> Result<Vgg19, WeightsError> {
     let vgg = Vgg19::random(RANDOM_VGG_SEED, device);
-    let shapes = param_shapes(&vgg);
-    let mut expected = Vec::new();
-    let mut burn_of = HashMap::new();
-    for (burn_path, shape) in shapes {
-        if let Some(key) = burn_to_torchvision(&burn_path) {
-            burn_of.insert(key.clone(), (burn_path, shape.clone()));
-            expected.push((key, shape));
-        }
-    }
     let file = PytorchFile::open(path).map_err(|e| match e {
         WeightsError::NotAStateDict { path, detail } => WeightsError::NotAStateDict {
             path,
@@ -70,7 +60,7 @@ pub fn load_vgg19(path: &Path, device: &Device) -> Result<Vgg19, WeightsError> {
         },
         other => other,
     })?;
-    let values = read_checked(&file, &expected, true).map_err(|e| match e {
+    let vgg = load_mapped(vgg, &file, burn_to_torchvision, true).map_err(|e| match e {
         WeightsError::MissingKeys { path, keys } => WeightsError::NotAStateDict {
             detail: format!(
                 "not torchvision VGG19 weights: {} of its conv keys are missing (e.g. {}); expected vgg19-dcbb9e9d.pth",
@@ -81,14 +71,7 @@ pub fn load_vgg19(path: &Path, device: &Device) -> Result<Vgg19, WeightsError> {
         },
         other => other,
     })?;
-    let data = values
-        .into_iter()
-        .map(|(key, v)| {
-            let (burn_path, shape) = burn_of[&key].clone();
-            (burn_path, TensorData::new(v, shape))
-        })
-        .collect();
-    Ok(replace_params(vgg, data).no_grad())
+    Ok(vgg.no_grad())
 }
 
 /// The loss network: torchvision weights from `explicit` (error if unusable), else
