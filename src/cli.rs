@@ -1,5 +1,5 @@
 //! The headless command line: `train`, `convert`, `info`, `bench`, `import`, `export`.
-//! With no subcommand the studio (GUI) opens.
+//! With no subcommand (or `studio [FILES]`) the studio (GUI) opens.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -29,6 +29,12 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Open the studio (the default), optionally with photos or `.pt` models to
+    /// convert, exactly as if they were dropped on its window.
+    Studio {
+        /// Photos and/or model files to open in the Convert view.
+        files: Vec<PathBuf>,
+    },
     /// Train a model (defaults to the demo dataset in assets/demo).
     Train(TrainArgs),
     /// Convert photos or folders with a trained or imported model.
@@ -144,9 +150,9 @@ pub struct ConvertArgs {
     /// Output: a file for a single photo, else a folder (default: ./converted).
     #[arg(short, long)]
     pub out: Option<PathBuf>,
-    /// Tile size for large photos (0 = never tile).
-    #[arg(long, default_value_t = 1024)]
-    pub tile: usize,
+    /// Tile size for large photos (0 = never tile; default 1024 on the CPU, 448 on wgpu).
+    #[arg(long)]
+    pub tile: Option<usize>,
     /// Overlap between tiles in pixels.
     #[arg(long, default_value_t = 64)]
     pub overlap: usize,
@@ -168,7 +174,7 @@ pub struct ConvertArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => crate::app::run_gui(),
+        None => crate::app::run_gui(Vec::new()),
         Some(command) => run(command),
     };
     match result {
@@ -183,6 +189,7 @@ pub fn main() -> ExitCode {
 /// Runs one subcommand.
 pub fn run(command: Command) -> Result<()> {
     match command {
+        Command::Studio { files } => crate::app::run_gui(files),
         Command::Train(args) => train(args),
         Command::Convert(args) => convert(args),
         Command::Info { model } => info(&model),
@@ -407,8 +414,9 @@ fn convert(args: ConvertArgs) -> Result<()> {
     let device = announce(select(args.device));
     let loaded = load_generator(&args.model, &device.device, args.upsample.map(Into::into))?;
     eprintln!("model: {}", loaded.description);
+    let defaults = ConvertOptions::for_backend(device.is_gpu_backend);
     let opts = ConvertOptions {
-        tile: args.tile,
+        tile: args.tile.unwrap_or(defaults.tile),
         overlap: args.overlap,
         match_luminance: args.match_luminance,
     };

@@ -25,12 +25,28 @@ pub struct ConvertOptions {
     pub match_luminance: bool,
 }
 
+/// Default tile side on wgpu: small enough that one tile's largest activation
+/// (64 channels at full resolution, ~51 MB at 448²) fits every adapter's storage
+/// buffer limit (128 MiB on lavapipe and many integrated GPUs).
+pub const WGPU_TILE: usize = 448;
+
 impl Default for ConvertOptions {
     fn default() -> Self {
         Self {
             tile: 1024,
             overlap: 64,
             match_luminance: false,
+        }
+    }
+}
+
+impl ConvertOptions {
+    /// The defaults for a backend: 1024² tiles on the CPU (memory-bound),
+    /// [`WGPU_TILE`] on a GPU (buffer-size-bound).
+    pub fn for_backend(is_gpu: bool) -> Self {
+        Self {
+            tile: if is_gpu { WGPU_TILE } else { 1024 },
+            ..Self::default()
         }
     }
 }

@@ -75,11 +75,6 @@ pub fn wgpu_adapters() -> Vec<Adapter> {
     found.unwrap_or_default()
 }
 
-/// Names of the wgpu adapters (see [`wgpu_adapters`]).
-pub fn wgpu_adapter_names() -> Vec<String> {
-    wgpu_adapters().into_iter().map(|a| a.name).collect()
-}
-
 /// The Flex CPU device.
 pub fn cpu_device() -> SelectedDevice {
     SelectedDevice {

@@ -178,6 +178,8 @@ fn discriminator_gradients_match() {
     let (cpu, gpu) = (Device::flex().autodiff(), gpu.autodiff());
     let d_cpu = DiscriminatorConfig::new().init(&cpu);
     let d_gpu = same_weights(&d_cpu, DiscriminatorConfig::new().init(&gpu));
+    // A fixed input: the comparison must not depend on the run.
+    Device::flex().seed(7);
     let x = Tensor::<4>::random(
         [2, 3, 32, 32],
         Distribution::Uniform(-1.0, 1.0),
@@ -204,12 +206,21 @@ fn discriminator_gradients_match() {
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
-        let scale = a.iter().map(|v| v.abs()).fold(0.0, f32::max);
-        let d = max_diff(&a, &b);
-        println!("D stage {i}: max |grad wgpu - grad flex| = {d:e} (scale {scale:e})");
-        assert!(
-            d <= 0.02 * scale,
-            "stage {i}: gradient differs by {d} at scale {scale}"
+        // Relative L2 error over the whole tensor. Spectral norm's sigma is spread
+        // by a matmul (see `SpectralConv2d`), so no million-value wgpu reduction
+        // sits in the backward; before that fix stages 4-5 were off by ~0.5%.
+        let norm = a.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let err = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y) * (x - y))
+            .sum::<f32>()
+            .sqrt();
+        let rel = err / norm.max(1e-12);
+        println!(
+            "D stage {i}: max |grad wgpu - grad flex| = {:e}, relative L2 error {rel:e}",
+            max_diff(&a, &b)
         );
+        assert!(rel <= 1e-4, "stage {i}: gradient relative L2 error {rel}");
     }
 }

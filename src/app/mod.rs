@@ -1,6 +1,54 @@
-//! The studio: the egui desktop app (see the GUI issue). Placeholder until written.
+//! The studio: the egui desktop app artists use to pick a dataset, train with live
+//! plots and a sample timeline, and convert photos.
+//!
+//! - [`studio`]: the frame loop ([`StudioApp`]).
+//! - [`state`]: persisted [`Settings`] and launch [`AppOptions`].
+//! - [`worker`]: the UI <-> background protocol and threads.
+//! - [`panels`]: dataset, training, plots, samples, convert.
+//! - [`widgets`]: the compare view and tiled textures.
 
-/// Opens the studio window.
-pub fn run_gui() -> anyhow::Result<()> {
-    anyhow::bail!("the studio is being written; use the CLI subcommands (photo2anime --help)")
+use eframe::egui;
+
+pub mod command;
+pub mod history;
+pub mod panels;
+pub mod state;
+pub mod studio;
+pub mod toasts;
+pub mod widgets;
+pub mod worker;
+
+pub use state::{AppOptions, Settings};
+pub use studio::StudioApp;
+
+/// Opens the studio window (blocks until it is closed). Settings persist between
+/// sessions; the demo dataset is selected on the first start. `open` lists photos
+/// or model files handled as if dropped on the window.
+pub fn run_gui(open: Vec<std::path::PathBuf>) -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("photo2anime studio")
+            .with_inner_size([1440.0, 900.0])
+            .with_min_inner_size([900.0, 600.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "photo2anime",
+        options,
+        Box::new(|cc| {
+            let settings: Settings = cc
+                .storage
+                .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+                .unwrap_or_default();
+            Ok(Box::new(StudioApp::new(
+                settings,
+                AppOptions {
+                    open,
+                    ..AppOptions::default()
+                },
+            )))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the studio window: {e}"))
 }

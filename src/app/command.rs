@@ -1,0 +1,51 @@
+//! What panels ask the app to do. Panels only push [`UiCommand`]s; the app applies
+//! them once, at the end of the frame, so side effects happen in one place.
+
+use std::path::PathBuf;
+
+use super::state::Tab;
+use super::toasts::Level;
+use super::worker::{FolderRole, WorkerCommand};
+use crate::train::TrainCommand;
+
+/// A request from a panel, applied by [`super::studio::StudioApp`] after the frame's UI.
+#[must_use]
+#[derive(Debug, Clone)]
+pub enum UiCommand {
+    /// Send this to the worker as is.
+    Worker(WorkerCommand),
+    /// Use a new training folder (remembered, then scanned).
+    SetFolder(FolderRole, PathBuf),
+    /// Start a new run with the current settings.
+    StartTraining,
+    /// Resume a run folder's newest checkpoint.
+    ResumeRun {
+        /// The run folder.
+        dir: PathBuf,
+        /// A new run length (to continue a finished run); `None` keeps the run's own.
+        duration: Option<crate::train::Duration>,
+    },
+    /// Pause, resume, stop or save the running trainer.
+    Train(TrainCommand),
+    /// Show a sample-timeline cell (step, photo index) in the compare view.
+    OpenSample {
+        /// Sample step.
+        step: usize,
+        /// Validation photo index.
+        index: usize,
+    },
+    /// Switch views.
+    ShowTab(Tab),
+    /// Add photos to the convert list.
+    AddPhotos(Vec<PathBuf>),
+    /// Load a model file (.pt, .safetensors, .bpk or a model folder) for conversion.
+    ImportModel(PathBuf),
+    /// Re-list the runs under the checkpoints folder.
+    RefreshRuns,
+    /// Look for VGG weights again (after the user located a file).
+    CheckVgg,
+    /// Stop the running folder conversion after the current file.
+    CancelBatch,
+    /// Show a notification.
+    Notify(Level, String),
+}

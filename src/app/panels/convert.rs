@@ -1,0 +1,830 @@
+//! Convert panel: photos dropped anywhere or opened, a model chosen among the
+//! active run's latest checkpoint, every checkpoint under the checkpoints folder and
+//! imported files, an optional second model to compare with, a before/after split
+//! view, saving, and whole-folder conversion with progress and Cancel.
+//!
+//! Conversions run on the worker; this panel only states which (photo, model) pairs
+//! it wants and shows what came back.
+
+use eframe::egui;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use egui::{Color32, RichText, Ui};
+use image::RgbImage;
+
+use crate::app::command::UiCommand;
+use crate::app::panels::training::RunState;
+use crate::app::state::Settings;
+use crate::app::widgets::compare::{CompareView, Side};
+use crate::app::widgets::tiled::{PreparedImage, TiledTexture};
+use crate::app::worker::{DialogKind, DialogPurpose, ModelSpec, RunInfo, Slot, WorkerCommand};
+use crate::convert::ConvertOptions;
+use crate::data::image_io::IMAGE_EXTENSIONS;
+use crate::train::TrainCommand;
+use crate::train::checkpoint::files;
+
+/// Decoded photos kept in memory (older ones are decoded again when selected).
+const KEEP_DECODED: usize = 8;
+
+/// File extensions imported as models.
+pub const MODEL_EXTENSIONS: [&str; 5] = ["pt", "pth", "ckpt", "safetensors", "bpk"];
+
+/// Which model a side uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelChoice {
+    /// The run of this session: its newest checkpoint, whatever step that is.
+    ActiveRun,
+    /// A fixed checkpoint or file.
+    Spec(ModelSpec),
+}
+
+#[derive(Debug)]
+enum Original {
+    NotLoaded,
+    Decoding,
+    Ready(Arc<RgbImage>, TiledTexture),
+    Failed(String),
+}
+
+#[derive(Debug)]
+enum SlotResult {
+    Pending(ModelSpec),
+    Done {
+        model: ModelSpec,
+        image: Arc<RgbImage>,
+        texture: TiledTexture,
+        ms: f64,
+    },
+    Failed {
+        model: ModelSpec,
+        error: String,
+    },
+}
+
+impl SlotResult {
+    fn model(&self) -> &ModelSpec {
+        match self {
+            Self::Pending(m) | Self::Done { model: m, .. } | Self::Failed { model: m, .. } => m,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Photo {
+    id: u64,
+    path: PathBuf,
+    name: String,
+    original: Original,
+    results: HashMap<Slot, SlotResult>,
+    last_used: u64,
+}
+
+#[derive(Debug)]
+struct SampleView {
+    step: usize,
+    index: usize,
+    before: TiledTexture,
+    after: TiledTexture,
+}
+
+/// The convert panel's runtime state.
+#[derive(Debug, Default)]
+pub struct ConvertPanel {
+    photos: Vec<Photo>,
+    selected: Option<u64>,
+    next_id: u64,
+    clock: u64,
+    model_a: Option<ModelChoice>,
+    model_b: Option<ModelChoice>,
+    compare_models: bool,
+    view: CompareView,
+    sample: Option<SampleView>,
+    batch: Option<(usize, usize)>,
+}
+
+/// Whether `path` looks like a model file.
+pub fn is_model_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| MODEL_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Whether `path` looks like a photo.
+pub fn is_photo_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// The spec of an imported file.
+pub fn imported_spec(path: &Path) -> ModelSpec {
+    ModelSpec {
+        path: path.to_path_buf(),
+        upsample: None,
+        label: format!("{} (imported)", file_name(path)),
+    }
+}
+
+impl ConvertPanel {
+    /// Number of photos listed.
+    pub fn photo_count(&self) -> usize {
+        self.photos.len()
+    }
+
+    /// Names of the listed photos.
+    pub fn photo_names(&self) -> Vec<String> {
+        self.photos.iter().map(|p| p.name.clone()).collect()
+    }
+
+    /// The selected photo's output for `slot`, when converted: pixels and the model label.
+    pub fn result(&self, slot: Slot) -> Option<(Arc<RgbImage>, String)> {
+        let photo = self.photos.iter().find(|p| Some(p.id) == self.selected)?;
+        match photo.results.get(&slot)? {
+            SlotResult::Done { image, model, .. } => Some((image.clone(), model.label.clone())),
+            _ => None,
+        }
+    }
+
+    /// The output of photo `id` for `slot`.
+    pub fn result_of(&self, id: u64, slot: Slot) -> Option<Arc<RgbImage>> {
+        match self
+            .photos
+            .iter()
+            .find(|p| p.id == id)?
+            .results
+            .get(&slot)?
+        {
+            SlotResult::Done { image, .. } => Some(image.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether a folder conversion runs.
+    pub fn batch_running(&self) -> bool {
+        self.batch.is_some()
+    }
+
+    /// Adds photos (duplicates are selected, not added) and selects the first.
+    pub fn add_photos(&mut self, paths: &[PathBuf]) -> Vec<WorkerCommand> {
+        let mut first = None;
+        for path in paths {
+            let id = match self.photos.iter().find(|p| &p.path == path) {
+                Some(p) => p.id,
+                None => {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    self.photos.push(Photo {
+                        id,
+                        path: path.clone(),
+                        name: file_name(path),
+                        original: Original::NotLoaded,
+                        results: HashMap::new(),
+                        last_used: 0,
+                    });
+                    id
+                }
+            };
+            first.get_or_insert(id);
+        }
+        if let Some(id) = first {
+            self.selected = Some(id);
+            self.sample = None;
+        }
+        self.requests_for_selection()
+    }
+
+    /// Uses `path` as model A (after an import).
+    pub fn use_model(&mut self, spec: ModelSpec) {
+        self.model_a = Some(ModelChoice::Spec(spec));
+        self.sample = None;
+    }
+
+    /// Shows a sample-timeline cell in the compare view.
+    pub fn show_sample(
+        &mut self,
+        step: usize,
+        index: usize,
+        before: TiledTexture,
+        after: TiledTexture,
+    ) {
+        self.sample = Some(SampleView {
+            step,
+            index,
+            before,
+            after,
+        });
+        self.view.fit();
+    }
+
+    /// Takes a decoded photo.
+    pub fn on_decoded(
+        &mut self,
+        ctx: &egui::Context,
+        id: u64,
+        result: Result<(Arc<RgbImage>, PreparedImage), String>,
+    ) {
+        let Some(photo) = self.photos.iter_mut().find(|p| p.id == id) else {
+            return;
+        };
+        photo.original = match result {
+            Ok((rgb, prepared)) => Original::Ready(
+                rgb,
+                TiledTexture::upload(ctx, &format!("photo-{id}"), prepared),
+            ),
+            Err(e) => Original::Failed(e),
+        };
+    }
+
+    /// Takes a conversion result; returns an error message worth a notification.
+    pub fn on_converted(
+        &mut self,
+        ctx: &egui::Context,
+        id: u64,
+        slot: Slot,
+        model: ModelSpec,
+        result: Result<(Arc<RgbImage>, PreparedImage, f64), String>,
+    ) -> Option<String> {
+        let photo = self.photos.iter_mut().find(|p| p.id == id)?;
+        // Only the answer to the newest request counts.
+        if !matches!(photo.results.get(&slot), Some(SlotResult::Pending(m)) if *m == model) {
+            return None;
+        }
+        match result {
+            Ok((image, prepared, ms)) => {
+                let texture = TiledTexture::upload(ctx, &format!("result-{id}-{slot:?}"), prepared);
+                photo.results.insert(
+                    slot,
+                    SlotResult::Done {
+                        model,
+                        image,
+                        texture,
+                        ms,
+                    },
+                );
+                None
+            }
+            Err(error) => {
+                let msg = format!("{} with {}: {error}", photo.name, model.label);
+                photo
+                    .results
+                    .insert(slot, SlotResult::Failed { model, error });
+                Some(msg)
+            }
+        }
+    }
+
+    /// Records folder conversion progress.
+    pub fn on_batch_progress(&mut self, done: usize, total: usize) {
+        self.batch = Some((done, total));
+    }
+
+    /// Marks the folder conversion as ended.
+    pub fn on_batch_finished(&mut self) {
+        self.batch = None;
+    }
+
+    /// Marks a folder conversion as started.
+    pub fn on_batch_started(&mut self) {
+        self.batch = Some((0, 0));
+    }
+
+    /// The spec a choice stands for now.
+    pub fn resolve(choice: &ModelChoice, run: &RunState) -> Result<ModelSpec, String> {
+        match choice {
+            ModelChoice::Spec(s) => Ok(s.clone()),
+            ModelChoice::ActiveRun => match &run.latest_checkpoint {
+                Some((step, dir)) => Ok(ModelSpec {
+                    path: dir.join(files::GENERATOR),
+                    upsample: Some(run.upsample),
+                    label: format!("Active run - latest checkpoint, step {step}"),
+                }),
+                None => Err("The active run has no checkpoint yet.".into()),
+            },
+        }
+    }
+
+    /// Model A's spec, if one is chosen and available.
+    pub fn model_a_spec(&self, run: &RunState) -> Option<ModelSpec> {
+        self.model_a
+            .as_ref()
+            .and_then(|c| Self::resolve(c, run).ok())
+    }
+
+    fn choices(
+        settings: &Settings,
+        run: &RunState,
+        runs: &[RunInfo],
+    ) -> Vec<(ModelChoice, String)> {
+        let mut choices = Vec::new();
+        if run.run_dir.is_some() {
+            let label = match &run.latest_checkpoint {
+                Some((step, _)) => format!("Active run - latest checkpoint, step {step}"),
+                None => "Active run - no checkpoint yet".to_string(),
+            };
+            choices.push((ModelChoice::ActiveRun, label));
+        }
+        for r in runs {
+            for ck in r.checkpoints.iter().rev() {
+                let spec = r.spec(ck);
+                let label = spec.label.clone();
+                choices.push((ModelChoice::Spec(spec), label));
+            }
+        }
+        for p in &settings.convert.imported {
+            let spec = imported_spec(p);
+            let label = spec.label.clone();
+            choices.push((ModelChoice::Spec(spec), label));
+        }
+        choices
+    }
+
+    fn choice_label(choice: &Option<ModelChoice>, run: &RunState) -> String {
+        match choice {
+            None => "(choose a model)".into(),
+            Some(ModelChoice::ActiveRun) => match &run.latest_checkpoint {
+                Some((step, _)) => format!("Active run - latest checkpoint, step {step}"),
+                None => "Active run - no checkpoint yet".to_string(),
+            },
+            Some(ModelChoice::Spec(s)) => s.label.clone(),
+        }
+    }
+
+    fn touch_selected(&mut self) {
+        self.clock += 1;
+        let clock = self.clock;
+        if let Some(p) = self.photos.iter_mut().find(|p| Some(p.id) == self.selected) {
+            p.last_used = clock;
+        }
+        let mut decoded: Vec<(u64, u64)> = self
+            .photos
+            .iter()
+            .filter(|p| matches!(p.original, Original::Ready(..)))
+            .map(|p| (p.last_used, p.id))
+            .collect();
+        if decoded.len() > KEEP_DECODED {
+            decoded.sort();
+            for (_, id) in &decoded[..decoded.len() - KEEP_DECODED] {
+                if let Some(p) = self.photos.iter_mut().find(|p| p.id == *id) {
+                    p.original = Original::NotLoaded;
+                    p.results.clear();
+                }
+            }
+        }
+    }
+
+    fn requests_for_selection(&mut self) -> Vec<WorkerCommand> {
+        self.touch_selected();
+        let mut out = Vec::new();
+        if let Some(p) = self.photos.iter_mut().find(|p| Some(p.id) == self.selected) {
+            if matches!(p.original, Original::NotLoaded) {
+                p.original = Original::Decoding;
+                out.push(WorkerCommand::DecodePhoto {
+                    id: p.id,
+                    path: p.path.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Asks for what the selected photo still needs (decode, conversions). Call once per frame.
+    pub fn reconcile(
+        &mut self,
+        settings: &Settings,
+        run: &RunState,
+        runs: &[RunInfo],
+    ) -> Vec<WorkerCommand> {
+        if self.model_a.is_none() {
+            let choices = Self::choices(settings, run, runs);
+            let preferred = choices
+                .iter()
+                .find(|(c, _)| *c == ModelChoice::ActiveRun && run.latest_checkpoint.is_some())
+                .or_else(|| {
+                    choices
+                        .iter()
+                        .find(|(c, _)| matches!(c, ModelChoice::Spec(_)))
+                });
+            self.model_a = preferred.map(|(c, _)| c.clone());
+        }
+        let mut out = Vec::new();
+        let Some(photo) = self.photos.iter_mut().find(|p| Some(p.id) == self.selected) else {
+            return out;
+        };
+        if matches!(photo.original, Original::NotLoaded) {
+            photo.original = Original::Decoding;
+            out.push(WorkerCommand::DecodePhoto {
+                id: photo.id,
+                path: photo.path.clone(),
+            });
+        }
+        let Original::Ready(rgb, _) = &photo.original else {
+            return out;
+        };
+        let slots = [
+            (Slot::A, self.model_a.as_ref()),
+            (
+                Slot::B,
+                self.model_b.as_ref().filter(|_| self.compare_models),
+            ),
+        ];
+        for (slot, choice) in slots {
+            let Some(spec) = choice.and_then(|c| Self::resolve(c, run).ok()) else {
+                continue;
+            };
+            if photo.results.get(&slot).map(SlotResult::model) == Some(&spec) {
+                continue;
+            }
+            photo
+                .results
+                .insert(slot, SlotResult::Pending(spec.clone()));
+            out.push(WorkerCommand::Convert {
+                id: photo.id,
+                slot,
+                model: spec,
+                image: rgb.clone(),
+                options: ConvertOptions {
+                    match_luminance: settings.convert.match_luminance,
+                    ..ConvertOptions::default()
+                },
+                device: settings.device.clone(),
+            });
+        }
+        out
+    }
+
+    /// The left column: photos, models, actions.
+    pub fn side_ui(
+        &mut self,
+        ui: &mut Ui,
+        settings: &mut Settings,
+        run: &RunState,
+        runs: &[RunInfo],
+        out: &mut Vec<UiCommand>,
+    ) {
+        ui.heading("Convert");
+        ui.label("Drop photos anywhere on the window, or:");
+        ui.horizontal(|ui| {
+            if ui.button("Open photos...").clicked() {
+                out.push(UiCommand::Worker(WorkerCommand::Dialog {
+                    purpose: DialogPurpose::OpenPhotos,
+                    kind: DialogKind::PickFiles(
+                        "Images".into(),
+                        IMAGE_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+                    ),
+                    start_dir: settings.convert.last_dir.clone(),
+                }));
+            }
+            if ui
+                .add_enabled(!self.photos.is_empty(), egui::Button::new("Clear list"))
+                .clicked()
+            {
+                self.photos.clear();
+                self.selected = None;
+            }
+        });
+        egui::ScrollArea::vertical()
+            .id_salt("photo-list")
+            .max_height(180.0)
+            .show(ui, |ui| {
+                let mut pick = None;
+                for p in &self.photos {
+                    let status = match (&p.original, p.results.get(&Slot::A)) {
+                        (Original::Failed(_), _) => " (unreadable)",
+                        (_, Some(SlotResult::Done { .. })) => " (converted)",
+                        (_, Some(SlotResult::Pending(_))) => " (converting)",
+                        (_, Some(SlotResult::Failed { .. })) => " (failed)",
+                        _ => "",
+                    };
+                    let selected = Some(p.id) == self.selected && self.sample.is_none();
+                    if ui
+                        .selectable_label(selected, format!("{}{status}", p.name))
+                        .on_hover_text(p.path.display().to_string())
+                        .clicked()
+                    {
+                        pick = Some(p.id);
+                    }
+                }
+                if let Some(id) = pick {
+                    self.selected = Some(id);
+                    self.sample = None;
+                    for c in self.requests_for_selection() {
+                        out.push(UiCommand::Worker(c));
+                    }
+                }
+            });
+        ui.separator();
+        ui.label(RichText::new("Model").strong());
+        let choices = Self::choices(settings, run, runs);
+        let mut a = self.model_a.clone();
+        egui::ComboBox::from_label("Model A")
+            .selected_text(Self::choice_label(&a, run))
+            .width(260.0)
+            .show_ui(ui, |ui| {
+                for (c, label) in &choices {
+                    ui.selectable_value(&mut a, Some(c.clone()), label);
+                }
+            });
+        if a != self.model_a {
+            self.model_a = a;
+            self.sample = None;
+        }
+        if choices.is_empty() {
+            ui.weak("No model yet: train one, or import a .pt / .safetensors file.");
+        }
+        if self.model_a == Some(ModelChoice::ActiveRun) && run.latest_checkpoint.is_none() {
+            ui.horizontal_wrapped(|ui| {
+                ui.label("The active run has no checkpoint yet.");
+                let can_save = run.is_active();
+                if ui
+                    .add_enabled(can_save, egui::Button::new("Save a checkpoint now"))
+                    .clicked()
+                {
+                    out.push(UiCommand::Train(TrainCommand::SaveNow));
+                }
+            });
+        }
+        ui.horizontal(|ui| {
+            if ui
+                .button("Import model...")
+                .on_hover_text("A PyTorch-port .pt, a .safetensors or a photo2anime .bpk")
+                .clicked()
+            {
+                out.push(UiCommand::Worker(WorkerCommand::Dialog {
+                    purpose: DialogPurpose::ImportModel,
+                    kind: DialogKind::PickFile(
+                        "Models".into(),
+                        MODEL_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+                    ),
+                    start_dir: settings.convert.last_dir.clone(),
+                }));
+            }
+            if ui.small_button("Refresh models").clicked() {
+                out.push(UiCommand::RefreshRuns);
+            }
+        });
+        ui.checkbox(&mut self.compare_models, "Compare with a second model");
+        if self.compare_models {
+            let mut b = self.model_b.clone();
+            egui::ComboBox::from_label("Model B")
+                .selected_text(Self::choice_label(&b, run))
+                .width(260.0)
+                .show_ui(ui, |ui| {
+                    for (c, label) in &choices {
+                        ui.selectable_value(&mut b, Some(c.clone()), label);
+                    }
+                });
+            self.model_b = b;
+        }
+        if ui
+            .checkbox(&mut settings.convert.match_luminance, "Match brightness")
+            .on_hover_text("Scale the output to the photo's mean brightness")
+            .changed()
+        {
+            for p in &mut self.photos {
+                p.results.clear();
+            }
+        }
+        ui.separator();
+        self.result_info_ui(ui, settings, out);
+        ui.separator();
+        ui.label(RichText::new("Whole folder").strong());
+        match self.batch {
+            Some((done, total)) => {
+                let frac = if total == 0 {
+                    0.0
+                } else {
+                    done as f32 / total as f32
+                };
+                ui.add(egui::ProgressBar::new(frac).text(format!("{done} / {total}")));
+                if ui.button("Cancel").clicked() {
+                    out.push(UiCommand::CancelBatch);
+                }
+            }
+            None => {
+                let has_model = self.model_a_spec(run).is_some();
+                let r = ui
+                    .add_enabled(has_model, egui::Button::new("Convert folder..."))
+                    .on_hover_text("Converts every image under a folder with model A into an output folder (existing files are kept).")
+                    .on_disabled_hover_text("Choose a model first.");
+                if r.clicked() {
+                    out.push(UiCommand::Worker(WorkerCommand::Dialog {
+                        purpose: DialogPurpose::BatchInput,
+                        kind: DialogKind::PickFolder,
+                        start_dir: settings.convert.last_dir.clone(),
+                    }));
+                }
+            }
+        }
+    }
+
+    fn result_info_ui(&mut self, ui: &mut Ui, settings: &Settings, out: &mut Vec<UiCommand>) {
+        let Some(photo) = self.photos.iter().find(|p| Some(p.id) == self.selected) else {
+            ui.weak("No photo selected.");
+            return;
+        };
+        if let Original::Failed(e) = &photo.original {
+            ui.colored_label(
+                Color32::from_rgb(255, 110, 100),
+                format!("{}: {e}", photo.name),
+            );
+            return;
+        }
+        let slots: &[Slot] = if self.compare_models {
+            &[Slot::A, Slot::B]
+        } else {
+            &[Slot::A]
+        };
+        for &slot in slots {
+            let tag = if slot == Slot::A { "A" } else { "B" };
+            match photo.results.get(&slot) {
+                Some(SlotResult::Done { model, ms, .. }) => {
+                    ui.label(format!("After ({tag}): {} in {:.0} ms", model.label, ms));
+                    let stem = photo
+                        .path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().to_string())
+                        .unwrap_or_else(|| "photo".into());
+                    let button = if slot == Slot::A {
+                        "Save result...".to_string()
+                    } else {
+                        "Save result B...".to_string()
+                    };
+                    if ui.button(button).clicked() {
+                        out.push(UiCommand::Worker(WorkerCommand::Dialog {
+                            purpose: DialogPurpose::SaveResult { id: photo.id, slot },
+                            kind: DialogKind::SaveFile(format!("{stem}_anime.png")),
+                            start_dir: settings
+                                .convert
+                                .last_dir
+                                .clone()
+                                .or_else(|| photo.path.parent().map(Path::to_path_buf)),
+                        }));
+                    }
+                }
+                Some(SlotResult::Pending(model)) => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label(format!("Converting ({tag}) with {}...", model.label));
+                    });
+                }
+                Some(SlotResult::Failed { model, error }) => {
+                    ui.colored_label(
+                        Color32::from_rgb(255, 110, 100),
+                        format!("{} failed: {error}", model.label),
+                    );
+                }
+                None => {}
+            }
+        }
+        let failed = photo
+            .results
+            .values()
+            .any(|r| matches!(r, SlotResult::Failed { .. }));
+        if failed && ui.button("Try again").clicked() {
+            let id = photo.id;
+            if let Some(p) = self.photos.iter_mut().find(|p| p.id == id) {
+                p.results
+                    .retain(|_, r| !matches!(r, SlotResult::Failed { .. }));
+            }
+        }
+    }
+
+    /// The central area: the compare view and its toolbar.
+    pub fn view_ui(&mut self, ui: &mut Ui, run: &RunState) {
+        let ppp = ui.ctx().pixels_per_point();
+        ui.horizontal(|ui| {
+            if ui
+                .button("Fit")
+                .on_hover_text("Fit to window (or double-click the image)")
+                .clicked()
+            {
+                self.view.fit();
+            }
+            if ui
+                .button("1:1")
+                .on_hover_text("One image pixel per screen pixel")
+                .clicked()
+            {
+                self.view.one_to_one(ppp);
+            }
+            ui.weak("Wheel: zoom, drag: pan, drag the divider to compare.");
+            if self.sample.is_some() && ui.button("Back to photos").clicked() {
+                self.sample = None;
+            }
+        });
+        if let Some(s) = &self.sample {
+            let before_label = format!("Validation photo {}", s.index + 1);
+            let after_label = format!("Generator at step {}", s.step);
+            self.view.show(
+                ui,
+                Side {
+                    image: Some(&s.before),
+                    label: &before_label,
+                    status: "",
+                },
+                Side {
+                    image: Some(&s.after),
+                    label: &after_label,
+                    status: "",
+                },
+            );
+            return;
+        }
+        let Some(photo) = self.photos.iter().find(|p| Some(p.id) == self.selected) else {
+            self.view.show(
+                ui,
+                Side {
+                    image: None,
+                    label: "",
+                    status: "Drop photos here (or use Open photos...) to convert them.",
+                },
+                Side {
+                    image: None,
+                    label: "",
+                    status: "",
+                },
+            );
+            return;
+        };
+        let original = match &photo.original {
+            Original::Ready(_, tex) => Some(tex),
+            _ => None,
+        };
+        let result = |slot: Slot| -> (Option<&TiledTexture>, String, String) {
+            match photo.results.get(&slot) {
+                Some(SlotResult::Done { texture, model, .. }) => {
+                    (Some(texture), model.label.clone(), String::new())
+                }
+                Some(SlotResult::Pending(m)) => (
+                    None,
+                    m.label.clone(),
+                    format!("Converting with {}...", m.label),
+                ),
+                Some(SlotResult::Failed { model, error }) => {
+                    (None, model.label.clone(), format!("Failed: {error}"))
+                }
+                None => {
+                    let choice = if slot == Slot::A {
+                        &self.model_a
+                    } else {
+                        &self.model_b
+                    };
+                    let status = match choice.as_ref().map(|c| Self::resolve(c, run)) {
+                        Some(Err(e)) => e,
+                        Some(Ok(_)) => "Waiting for the photo...".into(),
+                        None => "Choose a model.".into(),
+                    };
+                    (None, String::new(), status)
+                }
+            }
+        };
+        let status_left = match &photo.original {
+            Original::Failed(e) => format!("Cannot read {}: {e}", photo.name),
+            _ => "Decoding...".to_string(),
+        };
+        if self.compare_models {
+            let (a, a_label, a_status) = result(Slot::A);
+            let (b, b_label, b_status) = result(Slot::B);
+            let (a_label, b_label) = (format!("A: {a_label}"), format!("B: {b_label}"));
+            self.view.show(
+                ui,
+                Side {
+                    image: a,
+                    label: &a_label,
+                    status: &a_status,
+                },
+                Side {
+                    image: b,
+                    label: &b_label,
+                    status: &b_status,
+                },
+            );
+        } else {
+            let (a, a_label, a_status) = result(Slot::A);
+            let before = format!("Before: {}", photo.name);
+            let after = format!("After: {a_label}");
+            self.view.show(
+                ui,
+                Side {
+                    image: original,
+                    label: &before,
+                    status: &status_left,
+                },
+                Side {
+                    image: a,
+                    label: &after,
+                    status: &a_status,
+                },
+            );
+        }
+    }
+}

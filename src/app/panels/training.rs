@@ -1,0 +1,681 @@
+//! Training panel: start / pause / resume / stop / save, resuming earlier runs,
+//! presets and a slider for every hyperparameter (learning rates and loss weights
+//! live, the rest locked while a run is active), the device and VGG status, and
+//! progress figures.
+
+use eframe::egui;
+
+use std::path::PathBuf;
+
+use egui::{Color32, RichText, Slider, Ui};
+
+use crate::app::command::UiCommand;
+use crate::app::state::{AppOptions, DeviceSetting, DurationUnit, Settings, TrainSettings};
+use crate::app::worker::{DialogKind, DialogPurpose, RunInfo, VggStatus, WorkerCommand};
+use crate::model::{UpsampleMode, VggSource};
+use crate::train::{FinishReason, LiveParams, Phase, Preset, StepStats, TrainCommand};
+
+/// Tooltip of the settings that cannot change during a run.
+pub const LOCKED_REASON: &str = "Locked while a run is active: the dataset is prepared and the schedule planned for these \
+values. Stop the run to change them. Learning rates and loss weights can change live.";
+
+/// Seconds a live value must stay unchanged before it is sent (slider drags send once).
+pub const LIVE_SETTLE_SECS: f64 = 0.25;
+
+/// What the current (or last) run is doing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunStatus {
+    /// No run yet.
+    Idle,
+    /// The training thread is creating the device and models.
+    Starting,
+    /// Images are being decoded and cached.
+    Preparing {
+        /// Files done.
+        done: usize,
+        /// Files in all.
+        total: usize,
+    },
+    /// Stepping.
+    Running,
+    /// Paused between steps.
+    Paused,
+    /// Stop requested; saving the last checkpoint.
+    Stopping,
+    /// Ended.
+    Finished(FinishReason),
+}
+
+/// Everything the UI knows about the current run (plain data from trainer events).
+#[derive(Debug, Clone)]
+pub struct RunState {
+    /// Status.
+    pub status: RunStatus,
+    /// Run folder.
+    pub run_dir: Option<PathBuf>,
+    /// Device description.
+    pub device: Option<String>,
+    /// VGG weights used.
+    pub vgg: Option<VggSource>,
+    /// Step the run (re)started at.
+    pub start_step: usize,
+    /// Total steps.
+    pub total_steps: usize,
+    /// Steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Content-only steps at the start.
+    pub init_steps: usize,
+    /// Batch size of the run.
+    pub batch_size: usize,
+    /// Decoder upsampling of the run's generator.
+    pub upsample: UpsampleMode,
+    /// The newest step's figures.
+    pub last: Option<StepStats>,
+    /// Newest checkpoint: step and folder.
+    pub latest_checkpoint: Option<(usize, PathBuf)>,
+    /// Usable photos, style images and skipped files of the run's dataset.
+    pub dataset: Option<(usize, usize, usize)>,
+    /// The error that ended the run.
+    pub error: Option<String>,
+    /// Live parameters last sent to (or loaded from) the trainer.
+    pub live_sent: Option<LiveParams>,
+    /// The trainer's last confirmation: first step using them, and the values.
+    pub live_applied: Option<(usize, LiveParams)>,
+    /// Whether the user asked for a checkpoint (so its arrival is announced).
+    pub save_requested: bool,
+}
+
+impl Default for RunState {
+    fn default() -> Self {
+        Self {
+            status: RunStatus::Idle,
+            run_dir: None,
+            device: None,
+            vgg: None,
+            start_step: 0,
+            total_steps: 0,
+            steps_per_epoch: 1,
+            init_steps: 0,
+            batch_size: 1,
+            upsample: UpsampleMode::default(),
+            last: None,
+            latest_checkpoint: None,
+            dataset: None,
+            error: None,
+            live_sent: None,
+            live_applied: None,
+            save_requested: false,
+        }
+    }
+}
+
+impl RunState {
+    /// Whether a run is in progress (settings that shape it are locked).
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.status,
+            RunStatus::Starting
+                | RunStatus::Preparing { .. }
+                | RunStatus::Running
+                | RunStatus::Paused
+                | RunStatus::Stopping
+        )
+    }
+
+    /// Steps completed.
+    pub fn step(&self) -> usize {
+        self.last
+            .as_ref()
+            .map(|s| s.step)
+            .unwrap_or(self.start_step)
+    }
+
+    /// One-line status for the top bar.
+    pub fn headline(&self) -> String {
+        match &self.status {
+            RunStatus::Idle => "No run yet".into(),
+            RunStatus::Starting => "Starting...".into(),
+            RunStatus::Preparing { done, total } => format!("Preparing images {done}/{total}"),
+            RunStatus::Running => format!("Training: step {}/{}", self.step(), self.total_steps),
+            RunStatus::Paused => format!("Paused at step {}/{}", self.step(), self.total_steps),
+            RunStatus::Stopping => "Stopping (saving a checkpoint)...".into(),
+            RunStatus::Finished(FinishReason::Completed) => {
+                format!("Finished: {} steps", self.step())
+            }
+            RunStatus::Finished(FinishReason::Stopped) => {
+                format!("Stopped at step {}", self.step())
+            }
+            RunStatus::Finished(FinishReason::Failed) => "Failed (see the notification)".into(),
+        }
+    }
+}
+
+/// `1h 02m 03s`, `4m 05s`, `12s`.
+pub fn format_secs(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "-".into();
+    }
+    let s = secs.round() as u64;
+    match (s / 3600, (s / 60) % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m {sec:02}s"),
+        (h, m, sec) => format!("{h}h {m:02}m {sec:02}s"),
+    }
+}
+
+/// The training panel's runtime state.
+#[derive(Debug, Default)]
+pub struct TrainingPanel {
+    /// The current or last run.
+    pub run: RunState,
+    /// Runs and models under the checkpoints folder.
+    pub runs: Vec<RunInfo>,
+    /// wgpu adapter names; `None` while looking.
+    pub adapters: Option<Vec<crate::device::Adapter>>,
+    /// VGG weights status; `None` while checking.
+    pub vgg: Option<VggStatus>,
+    /// `egui` time of the last live-value edit not yet sent.
+    pub live_edited_at: Option<f64>,
+    /// Resume runs with the run length set in the panel instead of their own.
+    pub resume_with_new_length: bool,
+}
+
+impl TrainingPanel {
+    /// Draws the panel. `dataset_lines` are the folder summaries from the dataset panel.
+    pub fn ui(
+        &mut self,
+        ui: &mut Ui,
+        settings: &mut Settings,
+        options: &AppOptions,
+        dataset_lines: [(String, bool); 2],
+        out: &mut Vec<UiCommand>,
+    ) {
+        let active = self.run.is_active();
+        ui.heading("Training");
+        for (line, ok) in &dataset_lines {
+            if *ok {
+                ui.label(line);
+            } else {
+                ui.colored_label(Color32::from_rgb(255, 110, 100), line);
+            }
+        }
+        if ui.small_button("Change folders...").clicked() {
+            out.push(UiCommand::ShowTab(crate::app::state::Tab::Dataset));
+        }
+        ui.add_space(4.0);
+        self.controls_ui(ui, dataset_lines.iter().all(|(_, ok)| *ok), out);
+        self.progress_ui(ui);
+        ui.separator();
+        self.device_ui(ui, settings, options, active);
+        self.vgg_ui(ui, settings, active, out);
+        ui.separator();
+        let live_before = settings.train.live;
+        self.settings_ui(ui, &mut settings.train, active);
+        if settings.train.live != live_before {
+            self.live_edited_at = Some(ui.input(|i| i.time));
+        }
+        ui.separator();
+        let length = settings.train.duration();
+        self.runs_ui(ui, active, length, out);
+    }
+
+    fn controls_ui(&mut self, ui: &mut Ui, dataset_ok: bool, out: &mut Vec<UiCommand>) {
+        let status = self.run.status.clone();
+        let active = self.run.is_active();
+        let stepping = matches!(
+            status,
+            RunStatus::Running | RunStatus::Preparing { .. } | RunStatus::Starting
+        );
+        ui.horizontal_wrapped(|ui| {
+            let start = ui
+                .add_enabled(
+                    !active && dataset_ok,
+                    egui::Button::new(RichText::new("Start training").strong()),
+                )
+                .on_disabled_hover_text(if active {
+                    "A run is active."
+                } else {
+                    "Both folders need usable images."
+                });
+            if start.clicked() {
+                out.push(UiCommand::StartTraining);
+            }
+            if ui
+                .add_enabled(stepping, egui::Button::new("Pause"))
+                .clicked()
+            {
+                out.push(UiCommand::Train(TrainCommand::Pause));
+            }
+            if ui
+                .add_enabled(status == RunStatus::Paused, egui::Button::new("Resume"))
+                .clicked()
+            {
+                out.push(UiCommand::Train(TrainCommand::Resume));
+            }
+            let can_stop = active && status != RunStatus::Stopping;
+            if ui
+                .add_enabled(can_stop, egui::Button::new("Stop"))
+                .on_hover_text("Saves a checkpoint, then ends the run.")
+                .clicked()
+            {
+                out.push(UiCommand::Train(TrainCommand::Stop));
+                self.run.status = RunStatus::Stopping;
+            }
+            let can_save = matches!(status, RunStatus::Running | RunStatus::Paused);
+            if ui
+                .add_enabled(can_save, egui::Button::new("Save checkpoint now"))
+                .clicked()
+            {
+                self.run.save_requested = true;
+                out.push(UiCommand::Train(TrainCommand::SaveNow));
+            }
+        });
+    }
+
+    fn progress_ui(&self, ui: &mut Ui) {
+        let run = &self.run;
+        ui.label(RichText::new(run.headline()).strong());
+        if let RunStatus::Preparing { done, total } = run.status {
+            ui.add(
+                egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                    .text(format!("Preparing images {done}/{total}")),
+            );
+        }
+        if run.total_steps > 0 {
+            let step = run.step();
+            ui.add(egui::ProgressBar::new(step as f32 / run.total_steps as f32).show_percentage());
+            let phase = if step < run.init_steps {
+                Phase::Init
+            } else {
+                Phase::Adversarial
+            };
+            let epochs = run.total_steps.div_ceil(run.steps_per_epoch.max(1));
+            let epoch = (step / run.steps_per_epoch.max(1) + 1).min(epochs.max(1));
+            egui::Grid::new("progress-grid")
+                .num_columns(2)
+                .show(ui, |ui| {
+                    ui.label("Phase");
+                    ui.label(match phase {
+                        Phase::Init => "init (content only)",
+                        Phase::Adversarial => "adversarial",
+                    });
+                    ui.end_row();
+                    ui.label("Epoch");
+                    ui.label(format!("{epoch} / {epochs}"));
+                    ui.end_row();
+                    ui.label("Step");
+                    ui.label(format!("{step} / {}", run.total_steps));
+                    ui.end_row();
+                    if let Some(s) = &run.last {
+                        ui.label("Speed");
+                        ui.label(format!(
+                            "{:.2} images/s ({:.0} ms/step)",
+                            s.images_per_sec, s.step_ms
+                        ));
+                        ui.end_row();
+                        ui.label("ETA");
+                        ui.label(if run.is_active() {
+                            format_secs(s.eta_secs)
+                        } else {
+                            "-".into()
+                        });
+                        ui.end_row();
+                        ui.label("Elapsed");
+                        ui.label(format_secs(s.elapsed_secs));
+                        ui.end_row();
+                    }
+                    if let Some((step, _)) = &run.latest_checkpoint {
+                        ui.label("Checkpoint");
+                        ui.label(format!("step {step}"));
+                        ui.end_row();
+                    }
+                });
+        }
+        if let Some(d) = &run.device {
+            ui.weak(format!("Device: {d}"));
+        }
+        if let Some(dir) = &run.run_dir {
+            ui.weak(format!("Run folder: {}", dir.display()));
+        }
+        if let Some((p, s, k)) = run.dataset {
+            ui.weak(format!(
+                "Dataset: {p} photos, {s} style images, {k} skipped"
+            ));
+        }
+        if let Some((step, _)) = run.live_applied {
+            ui.weak(format!("Live values last applied at step {step}"));
+        }
+        if let Some(e) = &run.error {
+            ui.colored_label(Color32::from_rgb(255, 110, 100), e);
+        }
+    }
+
+    fn device_ui(
+        &mut self,
+        ui: &mut Ui,
+        settings: &mut Settings,
+        options: &AppOptions,
+        active: bool,
+    ) {
+        ui.add_enabled_ui(!active, |ui| {
+            let combo = egui::ComboBox::from_label("Device")
+                .selected_text(settings.device.label())
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(
+                        &mut settings.device,
+                        DeviceSetting::Cpu,
+                        DeviceSetting::Cpu.label(),
+                    );
+                    if !options.force_cpu {
+                        for adapter in self.adapters.iter().flatten() {
+                            let choice = DeviceSetting::Gpu {
+                                adapter: Some(adapter.name.clone()),
+                            };
+                            let mut label = choice.label();
+                            if !adapter.is_hardware {
+                                label.push_str(" - software, slower than CPU");
+                            }
+                            ui.selectable_value(&mut settings.device, choice, label);
+                        }
+                    }
+                });
+            combo.response.on_disabled_hover_text(LOCKED_REASON);
+        });
+        match (&self.adapters, options.force_cpu) {
+            (_, true) => {
+                ui.weak("GPU disabled for this session.");
+            }
+            (None, false) => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.weak("Looking for GPU adapters...");
+                });
+            }
+            (Some(a), false) if a.is_empty() => {
+                ui.weak("No GPU adapter found (no Vulkan / Metal / DX12 driver?): training runs on the CPU.");
+            }
+            (Some(a), false) if !a.iter().any(|a| a.is_hardware) => {
+                ui.weak("Only a software GPU adapter was found: the CPU is faster here.");
+            }
+            _ => {}
+        }
+    }
+
+    fn vgg_ui(
+        &mut self,
+        ui: &mut Ui,
+        settings: &mut Settings,
+        active: bool,
+        out: &mut Vec<UiCommand>,
+    ) {
+        ui.horizontal_wrapped(|ui| {
+            ui.label("VGG19 weights:");
+            match &self.vgg {
+                None => {
+                    ui.spinner();
+                    ui.label("checking...");
+                }
+                Some(VggStatus::Found(p)) => {
+                    ui.label(format!("found ({})", p.display()));
+                }
+                Some(VggStatus::Missing) => {
+                    ui.colored_label(
+                        Color32::from_rgb(240, 190, 80),
+                        "random weights - results will be weaker",
+                    );
+                }
+                Some(VggStatus::Invalid(p, e)) => {
+                    ui.colored_label(
+                        Color32::from_rgb(255, 110, 100),
+                        format!("{} is unusable: {e}", p.display()),
+                    );
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            let locate = ui
+                .add_enabled(!active, egui::Button::new("Locate VGG19 weights..."))
+                .on_hover_text("torchvision's vgg19-dcbb9e9d.pth (ImageNet weights) for the content and style losses.")
+                .on_disabled_hover_text(LOCKED_REASON);
+            if locate.clicked() {
+                out.push(UiCommand::Worker(WorkerCommand::Dialog {
+                    purpose: DialogPurpose::LocateVgg,
+                    kind: DialogKind::PickFile("PyTorch weights".into(), vec!["pth".into(), "pt".into()]),
+                    start_dir: None,
+                }));
+            }
+            if settings.vgg_path.is_some() && ui.add_enabled(!active, egui::Button::new("Use the torch cache")).clicked() {
+                settings.vgg_path = None;
+                out.push(UiCommand::CheckVgg);
+            }
+        });
+    }
+
+    fn settings_ui(&mut self, ui: &mut Ui, t: &mut TrainSettings, active: bool) {
+        ui.label(RichText::new("Loss weights preset").strong());
+        ui.horizontal(|ui| {
+            let mut preset = t.preset;
+            egui::ComboBox::from_label("Preset")
+                .selected_text(preset.name())
+                .show_ui(ui, |ui| {
+                    for p in Preset::ALL {
+                        ui.selectable_value(&mut preset, p, p.name());
+                    }
+                });
+            if preset != t.preset {
+                t.preset = preset;
+                t.live.apply_preset(preset);
+            }
+        });
+        ui.add_space(4.0);
+        ui.label(RichText::new("Run (locked while a run is active)").strong());
+        ui.add_enabled_ui(!active, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                for (label, values, tip) in [
+                    (
+                        "Quick CPU defaults",
+                        TrainSettings::quick_cpu(),
+                        "128 px, batch 4, 1 init epoch, 300 steps",
+                    ),
+                    (
+                        "Quick GPU defaults",
+                        TrainSettings::quick_gpu(),
+                        "256 px, batch 8, 1 init epoch, 2000 steps",
+                    ),
+                    (
+                        "Published recipe",
+                        TrainSettings::published(),
+                        "256 px, batch 12, 10 init epochs, 101 epochs",
+                    ),
+                ] {
+                    let r = ui
+                        .button(label)
+                        .on_hover_text(tip)
+                        .on_disabled_hover_text(LOCKED_REASON);
+                    if r.clicked() {
+                        // Keep the live values: a preset button sets the schedule only.
+                        *t = TrainSettings {
+                            live: t.live,
+                            preset: t.preset,
+                            ..values
+                        };
+                    }
+                }
+            });
+            let add = |ui: &mut Ui, slider: Slider<'_>, tip: &str| {
+                ui.add(slider)
+                    .on_hover_text(tip)
+                    .on_disabled_hover_text(LOCKED_REASON);
+            };
+            add(
+                ui,
+                Slider::new(&mut t.image_size, 32..=512)
+                    .step_by(8.0)
+                    .text("Image size"),
+                "Square training crop in pixels.",
+            );
+            add(
+                ui,
+                Slider::new(&mut t.batch_size, 1..=32).text("Batch size"),
+                "Photos per step.",
+            );
+            add(
+                ui,
+                Slider::new(&mut t.init_epochs, 0..=20).text("Init epochs"),
+                "Content-only epochs before the GAN starts.",
+            );
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut t.duration_unit, DurationUnit::Steps, "Length in steps")
+                    .on_disabled_hover_text(LOCKED_REASON);
+                ui.radio_value(
+                    &mut t.duration_unit,
+                    DurationUnit::Epochs,
+                    "Length in epochs",
+                )
+                .on_disabled_hover_text(LOCKED_REASON);
+            });
+            match t.duration_unit {
+                DurationUnit::Steps => add(
+                    ui,
+                    Slider::new(&mut t.steps, 1..=200_000)
+                        .logarithmic(true)
+                        .text("Steps"),
+                    "Run length.",
+                ),
+                DurationUnit::Epochs => add(
+                    ui,
+                    Slider::new(&mut t.epochs, 1..=300).text("Epochs"),
+                    "Run length.",
+                ),
+            }
+            add(
+                ui,
+                Slider::new(&mut t.sample_every, 1..=5000)
+                    .logarithmic(true)
+                    .text("Sample interval"),
+                "Steps between validation samples (step 0 is always sampled).",
+            );
+            add(
+                ui,
+                Slider::new(&mut t.checkpoint_every, 1..=20_000)
+                    .logarithmic(true)
+                    .text("Checkpoint interval"),
+                "Steps between checkpoints.",
+            );
+        });
+        ui.add_space(4.0);
+        ui.label(RichText::new("Learning rates (live)").strong());
+        fn lr<'a>(v: &'a mut f64, text: &str) -> Slider<'a> {
+            Slider::new(v, 1e-7..=1e-2)
+                .logarithmic(true)
+                .text(text)
+                .custom_formatter(|v, _| format!("{v:.2e}"))
+        }
+        let live_tip = "Changes apply at the next step and are marked on the plots.";
+        let l = &mut t.live;
+        ui.add(lr(&mut l.lr_init, "Init learning rate"))
+            .on_hover_text(live_tip);
+        ui.add(lr(&mut l.lr_g, "Generator learning rate"))
+            .on_hover_text(live_tip);
+        ui.add(lr(&mut l.lr_d, "Discriminator learning rate"))
+            .on_hover_text(live_tip);
+        ui.label(RichText::new("Generator loss weights (live)").strong());
+        let before = (l.w_content, l.w_style, l.w_color, l.w_tv);
+        fn w<'a>(v: &'a mut f64, max: f64, text: &str) -> Slider<'a> {
+            Slider::new(v, 0.0..=max)
+                .logarithmic(true)
+                .smallest_positive(1e-3)
+                .text(text)
+        }
+        ui.add(w(&mut l.w_g_adv, 1000.0, "Adversarial weight"))
+            .on_hover_text(live_tip);
+        ui.add(w(&mut l.w_content, 20.0, "Content weight"))
+            .on_hover_text(live_tip);
+        ui.add(w(&mut l.w_style, 20.0, "Style weight"))
+            .on_hover_text(live_tip);
+        ui.add(w(&mut l.w_color, 200.0, "Colour weight"))
+            .on_hover_text(live_tip);
+        ui.add(w(&mut l.w_tv, 20.0, "TV weight"))
+            .on_hover_text(live_tip);
+        if (l.w_content, l.w_style, l.w_color, l.w_tv) != before {
+            t.preset = l.matching_preset();
+        }
+        let l = &mut t.live;
+        ui.label(RichText::new("Discriminator loss (live)").strong());
+        ui.add(w(&mut l.w_d_adv, 1000.0, "Discriminator scale"))
+            .on_hover_text(live_tip);
+        ui.add(Slider::new(&mut l.d_real, 0.0..=5.0).text("D real coefficient"))
+            .on_hover_text(live_tip);
+        ui.add(Slider::new(&mut l.d_fake, 0.0..=5.0).text("D fake coefficient"))
+            .on_hover_text(live_tip);
+        ui.add(Slider::new(&mut l.d_gray, 0.0..=5.0).text("D gray coefficient"))
+            .on_hover_text(live_tip);
+        ui.add(Slider::new(&mut l.d_smooth, 0.0..=5.0).text("D smooth coefficient"))
+            .on_hover_text(live_tip);
+        if ui
+            .button("Reset live values")
+            .on_hover_text("The preset's weights and the default learning rates.")
+            .clicked()
+        {
+            let mut fresh = LiveParams::default();
+            fresh.apply_preset(t.preset);
+            t.live = fresh;
+        }
+    }
+
+    fn runs_ui(
+        &mut self,
+        ui: &mut Ui,
+        active: bool,
+        length: crate::train::Duration,
+        out: &mut Vec<UiCommand>,
+    ) {
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("Earlier runs").strong());
+            if ui.small_button("Refresh runs").clicked() {
+                out.push(UiCommand::RefreshRuns);
+            }
+        });
+        let resumable: Vec<&RunInfo> = self
+            .runs
+            .iter()
+            .filter(|r| r.resumable && !r.checkpoints.is_empty())
+            .collect();
+        if resumable.is_empty() {
+            ui.weak("None yet. Runs are saved in the checkpoints folder.");
+        } else {
+            let what = match length {
+                crate::train::Duration::Steps(s) => format!("{s} steps"),
+                crate::train::Duration::Epochs(e) => format!("{e} epochs"),
+            };
+            ui.checkbox(
+                &mut self.resume_with_new_length,
+                format!("Resume with the run length above ({what})"),
+            )
+            .on_hover_text(
+                "To continue a finished run further. Otherwise a run keeps its own length.",
+            );
+        }
+        for run in resumable {
+            let newest = run.checkpoints.last().map(|c| c.step).unwrap_or(0);
+            let current = self.run.run_dir.as_ref() == Some(&run.dir) && active;
+            ui.horizontal(|ui| {
+                let r = ui
+                    .add_enabled(!active, egui::Button::new(format!("Resume {}", run.name)))
+                    .on_hover_text(format!("Continue {} from step {newest}", run.dir.display()))
+                    .on_disabled_hover_text("Stop the active run first.");
+                if r.clicked() {
+                    let duration = self.resume_with_new_length.then_some(length);
+                    out.push(UiCommand::ResumeRun {
+                        dir: run.dir.clone(),
+                        duration,
+                    });
+                }
+                ui.label(format!(
+                    "step {newest}{}",
+                    if current { " (active)" } else { "" }
+                ));
+            });
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Reusable widgets.
+
+pub mod compare;
+pub mod tiled;

@@ -1,0 +1,425 @@
+//! The studio driven through egui_kittest by accessible labels: a tiny CPU run
+//! (start, steps, pause, a live slider change, resume, stop, resume the run again),
+//! a dropped photo converted, a folder with bad files, and UI frame times while
+//! training runs. No GPU and no display are needed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use burn::tensor::Device;
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use photo2anime::app::panels::training::RunStatus;
+use photo2anime::app::state::{DeviceSetting, DurationUnit, Tab};
+use photo2anime::app::worker::{FolderRole, Slot};
+use photo2anime::app::{AppOptions, Settings, StudioApp};
+use photo2anime::model::{GeneratorConfig, UpsampleMode};
+use photo2anime::train::FinishReason;
+use photo2anime::train::checkpoint::{ModelOrigin, TrainState, latest_checkpoint, read_json};
+
+/// Training tests share two cores: run them one at a time so timings mean something.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Settings for a tiny CPU run on `photos` / `style`.
+fn tiny_settings(photos: &Path, style: &Path, steps: usize) -> Settings {
+    let mut s = Settings::default();
+    s.photos_dir = photos.to_path_buf();
+    s.style_dir = style.to_path_buf();
+    s.device = DeviceSetting::Cpu;
+    s.train.image_size = 32;
+    s.train.batch_size = 1;
+    s.train.init_epochs = 1;
+    s.train.duration_unit = DurationUnit::Steps;
+    s.train.steps = steps;
+    s.train.sample_every = 2;
+    s.train.checkpoint_every = 10_000;
+    s.tab = Tab::Training;
+    s
+}
+
+fn app(settings: Settings, checkpoints: &Path) -> StudioApp {
+    StudioApp::new(
+        settings,
+        AppOptions {
+            checkpoints_dir: checkpoints.to_path_buf(),
+            force_cpu: true,
+            open: Vec::new(),
+        },
+    )
+}
+
+fn harness(app: StudioApp) -> Harness<'static, StudioApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1600.0, 1000.0))
+        .build_ui_state(|ui: &mut egui::Ui, app: &mut StudioApp| app.ui(ui), app)
+}
+
+/// Steps frames (with short real sleeps so workers progress) until `done` holds.
+fn run_until(
+    h: &mut Harness<'_, StudioApp>,
+    timeout: Duration,
+    what: &str,
+    done: impl Fn(&StudioApp) -> bool,
+) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        h.step();
+        if done(h.state()) {
+            h.step();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "timed out after {timeout:?} waiting for: {what}\nrun: {:?}\ntoasts: {:?}",
+        h.state().run_state().status,
+        h.state().toasts().items()
+    );
+}
+
+fn folders_ready(app: &StudioApp) -> bool {
+    [FolderRole::Photos, FolderRole::Style]
+        .iter()
+        .all(|r| app.dataset().folder(*r).is_usable())
+}
+
+#[derive(Debug)]
+struct DroppedPath(PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn train_pause_live_change_resume_stop_and_resume_the_run() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, style) = common::tiny_dataset(tmp.path(), 6, 40);
+    let checkpoints = tmp.path().join("checkpoints");
+    let mut h = harness(app(tiny_settings(&photos, &style, 5000), &checkpoints));
+    run_until(
+        &mut h,
+        Duration::from_secs(30),
+        "folders scanned",
+        folders_ready,
+    );
+    h.check_accessibility();
+
+    // Start: steps arrive and reach the plot.
+    h.get_by_label("Start training").click();
+    run_until(&mut h, Duration::from_secs(180), "first steps", |a| {
+        a.run_state().step() >= 3
+    });
+    assert!(
+        h.state().plots().history.total_points() > 0,
+        "history has points"
+    );
+    assert!(h.state().plots().drawn_points() > 0, "the plot drew points");
+    run_until(&mut h, Duration::from_secs(60), "step-0 samples", |a| {
+        a.samples().steps().first() == Some(&0)
+    });
+
+    // Pause: stepping stops.
+    h.get_by_label("Pause").click();
+    run_until(&mut h, Duration::from_secs(60), "paused", |a| {
+        a.run_state().status == RunStatus::Paused
+    });
+    let paused_at = h.state().run_state().step();
+    for _ in 0..10 {
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        h.state().run_state().step(),
+        paused_at,
+        "no step while paused"
+    );
+
+    // A slider change reaches the trainer (applied while paused, used from the next step).
+    let new_lr = 1e-3;
+    h.get_by_role_and_label(egui::accesskit::Role::Slider, "Generator learning rate")
+        .set_value_accesskit(new_lr);
+    run_until(
+        &mut h,
+        Duration::from_secs(30),
+        "LiveApplied with the new lr_g",
+        |a| {
+            a.run_state()
+                .live_applied
+                .is_some_and(|(_, p)| (p.lr_g - new_lr).abs() < 1e-9)
+        },
+    );
+    let (applied_step, _) = h.state().run_state().live_applied.unwrap();
+    assert_eq!(applied_step, paused_at + 1);
+    assert!(
+        h.state().plots().markers.contains(&applied_step),
+        "the change is marked on the plot"
+    );
+
+    // Resume: steps continue.
+    h.get_by_label("Resume").click();
+    run_until(
+        &mut h,
+        Duration::from_secs(120),
+        "steps after resume",
+        |a| a.run_state().step() >= paused_at + 2,
+    );
+
+    // Stop: a checkpoint is written with the live value the trainer used.
+    h.get_by_label("Stop").click();
+    run_until(&mut h, Duration::from_secs(120), "stopped", |a| {
+        a.run_state().status == RunStatus::Finished(FinishReason::Stopped)
+    });
+    let run_dir = h.state().run_state().run_dir.clone().unwrap();
+    let (_, ckpt) = latest_checkpoint(&run_dir).unwrap();
+    let state: TrainState = read_json(&ckpt.join("state.json")).unwrap();
+    assert!(
+        (state.live.lr_g - new_lr).abs() < 1e-9,
+        "state.json lr_g = {}",
+        state.live.lr_g
+    );
+    let metrics = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+    let lr_col = header.iter().position(|c| *c == "lr_g").unwrap();
+    let last: Vec<&str> = metrics.lines().last().unwrap().split(',').collect();
+    assert!(
+        (last[lr_col].parse::<f64>().unwrap() - new_lr).abs() < 1e-9,
+        "metrics.csv lr_g = {}",
+        last[lr_col]
+    );
+    let stopped_at = state.step;
+    let points_before = h.state().plots().history.total_points();
+
+    // Resume the run from the list of earlier runs: history comes back, steps continue.
+    let name = run_dir.file_name().unwrap().to_string_lossy().to_string();
+    let label = format!("Resume {name}");
+    let start = Instant::now();
+    while h.query_by_label(&label).is_none() && start.elapsed() < Duration::from_secs(30) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Far down the scrolling panel: click through AccessKit, which needs no visible pixel.
+    h.get_by_label(&label).click_accesskit();
+    run_until(&mut h, Duration::from_secs(180), "resumed steps", |a| {
+        a.run_state().step() > stopped_at
+    });
+    assert!(
+        h.state().plots().history.total_points() >= points_before,
+        "history restored"
+    );
+    assert!(
+        (h.state().settings().train.live.lr_g - new_lr).abs() < 1e-9,
+        "live values restored"
+    );
+    h.get_by_label("Stop").click();
+    run_until(&mut h, Duration::from_secs(120), "stopped again", |a| {
+        !a.run_state().is_active()
+    });
+}
+
+#[test]
+fn dropped_photo_is_converted() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, style) = common::tiny_dataset(tmp.path(), 2, 40);
+    let checkpoints = tmp.path().join("checkpoints");
+    photo2anime::model_io::write_model_dir(
+        GeneratorConfig::new().init(&Device::flex()),
+        &checkpoints.join("tiny-model"),
+        UpsampleMode::AlignCorners,
+        ModelOrigin::Trained,
+    )
+    .unwrap();
+    let photo = tmp.path().join("holiday.png");
+    common::synthetic_photo(48, 40, 3).save(&photo).unwrap();
+
+    let mut h = harness(app(tiny_settings(&photos, &style, 10), &checkpoints));
+    h.run_steps(3);
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(photo.clone())));
+    h.step();
+    assert_eq!(
+        h.state().settings().tab,
+        Tab::Convert,
+        "a dropped photo opens the Convert view"
+    );
+    assert_eq!(
+        h.state().convert().photo_names(),
+        vec!["holiday.png".to_string()]
+    );
+    run_until(&mut h, Duration::from_secs(120), "converted result", |a| {
+        a.convert().result(Slot::A).is_some()
+    });
+    let (image, model) = h.state().convert().result(Slot::A).unwrap();
+    assert_eq!(
+        (image.width(), image.height()),
+        (48, 40),
+        "output has the photo's size"
+    );
+    assert!(model.contains("tiny-model"), "model label {model}");
+    assert!(
+        h.query_by_label_contains("After (A): tiny-model").is_some(),
+        "result line shown"
+    );
+    assert!(
+        h.query_by_label_contains("holiday.png").is_some(),
+        "photo listed"
+    );
+    h.check_accessibility();
+}
+
+#[test]
+fn dropped_pytorch_model_converts_like_the_engine() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, style) = common::tiny_dataset(tmp.path(), 2, 40);
+    let photo = tmp.path().join("street.png");
+    let pixels = common::synthetic_photo(40, 32, 5);
+    pixels.save(&photo).unwrap();
+    let pt = common::fixture("generator_seed0.pt");
+
+    let mut h = harness(app(
+        tiny_settings(&photos, &style, 10),
+        &tmp.path().join("checkpoints"),
+    ));
+    h.run_steps(2);
+    // A model and a photo dropped together: the model is imported and used.
+    for path in [pt.clone(), photo.clone()] {
+        h.input_mut()
+            .dropped_files
+            .push(Arc::new(DroppedPath(path)));
+    }
+    h.step();
+    run_until(
+        &mut h,
+        Duration::from_secs(120),
+        "converted with the imported model",
+        |a| {
+            a.convert()
+                .result(Slot::A)
+                .is_some_and(|(_, label)| label.contains("(imported)"))
+        },
+    );
+    let (image, label) = h.state().convert().result(Slot::A).unwrap();
+    assert!(label.contains("generator_seed0.pt"), "model label {label}");
+    // The studio's result is the engine's conversion with the same file.
+    let device = Device::flex();
+    let loaded = photo2anime::model_io::load_generator(&pt, &device, None).unwrap();
+    let expected = photo2anime::convert::convert_whole(&loaded.generator, &pixels, &device);
+    let max = image
+        .as_raw()
+        .iter()
+        .zip(expected.as_raw())
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    assert_eq!((image.width(), image.height()), (40, 32));
+    assert!(max <= 1, "studio vs engine differ by {max}/255");
+}
+
+#[test]
+fn bad_folder_lists_skipped_files() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("corrupt.jpg"), b"this is not a jpeg at all").unwrap();
+    image::RgbImage::new(10, 10)
+        .save(bad.join("tiny.png"))
+        .unwrap();
+    common::synthetic_photo(40, 40, 1)
+        .save(bad.join("good.png"))
+        .unwrap();
+    let (_, style) = common::tiny_dataset(tmp.path(), 2, 40);
+    let mut settings = tiny_settings(&bad, &style, 10);
+    settings.tab = Tab::Training;
+    let mut h = harness(app(settings, &tmp.path().join("checkpoints")));
+    run_until(
+        &mut h,
+        Duration::from_secs(30),
+        "folders scanned",
+        folders_ready,
+    );
+    h.get_by_label("Dataset").click();
+    h.run_steps(3);
+    assert_eq!(h.state().settings().tab, Tab::Dataset);
+    assert!(
+        h.query_by_label_contains("1 image, 2 skipped").is_some(),
+        "counts shown"
+    );
+    let corrupt = h.get_by_label_contains("corrupt.jpg:");
+    let tiny = h.get_by_label_contains("tiny.png:");
+    let text = |n: &egui_kittest::Node<'_>| {
+        n.accesskit_node()
+            .value()
+            .or(n.accesskit_node().label())
+            .unwrap_or_default()
+    };
+    assert!(
+        text(&tiny).contains("too small"),
+        "tiny.png reason: {}",
+        text(&tiny)
+    );
+    assert!(!text(&corrupt).is_empty());
+    assert!(
+        h.query_by_label_contains("good.png:").is_none(),
+        "the good image is not skipped"
+    );
+    h.check_accessibility();
+}
+
+#[test]
+fn frames_stay_fast_while_training() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, style) = common::tiny_dataset(tmp.path(), 6, 72);
+    let mut settings = tiny_settings(&photos, &style, 100_000);
+    settings.train.image_size = 64;
+    settings.train.batch_size = 2;
+    settings.train.sample_every = 3;
+    let mut h = harness(app(settings, &tmp.path().join("checkpoints")));
+    run_until(
+        &mut h,
+        Duration::from_secs(30),
+        "folders scanned",
+        folders_ready,
+    );
+    h.get_by_label("Start training").click();
+    run_until(&mut h, Duration::from_secs(180), "training steps", |a| {
+        a.run_state().step() >= 2
+    });
+
+    let mut frames = Vec::new();
+    for _ in 0..150 {
+        let t = Instant::now();
+        h.step();
+        frames.push(t.elapsed().as_secs_f64() * 1e3);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let steps_during = h.state().run_state().step();
+    frames.sort_by(f64::total_cmp);
+    let median = frames[frames.len() / 2];
+    let p95 = frames[frames.len() * 95 / 100];
+    let max = frames[frames.len() - 1];
+    println!(
+        "frame time while training: median {median:.2} ms, p95 {p95:.2} ms, max {max:.2} ms (step {steps_during})"
+    );
+    assert!(h.state().plots().drawn_points() > 0);
+    assert!(median < 50.0, "median frame {median:.1} ms");
+    assert!(p95 < 50.0, "p95 frame {p95:.1} ms");
+}
