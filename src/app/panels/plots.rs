@@ -154,7 +154,7 @@ impl PlotsPanel {
             })
             .allow_scroll(false);
         if log {
-            plot = plot.y_axis_formatter(|mark, _| format!("{:.3}", 10f64.powf(mark.value)));
+            plot = plot.y_axis_formatter(|mark, _| axis_value(10f64.powf(mark.value)));
         }
         ui.label(egui::RichText::new(title).strong());
         plot.show(ui, |p| {
@@ -182,9 +182,28 @@ impl PlotsPanel {
     }
 }
 
+/// A loss value for a log-scale axis: plain for 0.01..1000, else scientific
+/// (TV and style losses sit around 1e-4, the scaled D loss near 1e3).
+fn axis_value(v: f64) -> String {
+    if v == 0.0 || (0.01..1000.0).contains(&v.abs()) {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.0e}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axis_values_stay_readable() {
+        assert_eq!(axis_value(1e-4), "1e-4");
+        assert_eq!(axis_value(0.5), "0.5");
+        assert_eq!(axis_value(1.0), "1");
+        assert_eq!(axis_value(1500.0), "2e3");
+    }
     use crate::train::LossValues;
 
     #[test]
