@@ -1,13 +1,17 @@
 //! `photo2anime bench`: generator inference at 256/512/1024, full and init-phase
 //! training steps at batch 4, 256², and peak memory — the figures to compare with
-//! the PyTorch peer (`../shared/bench/animegan_torch.py`) on the same machine.
+//! the PyTorch peer (`../shared/bench/animegan_torch.py`) on the same machine;
+//! `--compare-pytorch` runs that peer and onnxruntime beside it ([`compare`]).
 
+pub mod compare;
+
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::data::Batch;
@@ -43,6 +47,37 @@ pub struct BenchArgs {
     /// Skip the training figures.
     #[arg(long)]
     pub skip_train: bool,
+    /// Measure only these figures (default: all).
+    #[arg(long, value_enum, num_args = 1..)]
+    pub only: Vec<Only>,
+    /// Run the PyTorch peer and onnxruntime beside photo2anime, figure by figure,
+    /// with the same thread count, and print the ratio table.
+    #[arg(long)]
+    pub compare_pytorch: bool,
+    /// With `--compare-pytorch`: rounds of (photo2anime, PyTorch, onnxruntime) per
+    /// figure; medians over rounds are compared.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
+    /// With `--compare-pytorch`: a Python with torch (and onnxruntime) to use instead
+    /// of the venv created under ~/.cache/photo2anime/bench-venv
+    /// (also `PHOTO2ANIME_BENCH_PYTHON`).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+    /// With `--compare-pytorch`: the peer script (also `PHOTO2ANIME_PEER_SCRIPT`;
+    /// default `../shared/bench/animegan_torch.py`).
+    #[arg(long)]
+    pub peer_script: Option<PathBuf>,
+}
+
+/// A group of figures for `--only`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// Generator inference at every `--sizes`.
+    Infer,
+    /// The full (adversarial) training step.
+    TrainFull,
+    /// The init-phase (content loss only) training step.
+    TrainInit,
 }
 
 /// One measured figure.
@@ -115,6 +150,10 @@ fn synthetic_batch(b: usize, s: usize, device: &Device) -> Batch {
 
 /// Measures every figure and prints them.
 pub fn run(args: BenchArgs) -> Result<()> {
+    if args.compare_pytorch {
+        return compare::run(&args);
+    }
+    let wants = |o: Only| args.only.is_empty() || args.only.contains(&o);
     // A benchmark measures the backend asked for: wgpu runs on whatever adapter
     // exists, software rasterizers (lavapipe) included, and says which.
     let selected = match args.device {
@@ -142,7 +181,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
 
     let g = GeneratorConfig::new().init(&device);
-    for &size in &args.sizes {
+    let sizes: &[usize] = if wants(Only::Infer) { &args.sizes } else { &[] };
+    for &size in sizes {
         let x = Tensor::<4>::random(
             [1, 3, size, size],
             Distribution::Uniform(-1.0, 1.0),
@@ -170,7 +210,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
     }
 
-    if !args.skip_train {
+    if !args.skip_train && (wants(Only::TrainFull) || wants(Only::TrainInit)) {
         let ad = device.clone().autodiff();
         let mut nets = Networks::new(
             GeneratorConfig::new().init(&ad),
@@ -180,34 +220,38 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let batch = synthetic_batch(args.batch, args.train_size, &device);
         let live = LiveParams::default();
         let runs = args.runs.min(3);
-        let (med, min) = time_it(args.warmup, runs, || {
-            let _ = nets.adversarial_step(&batch, &live, &ad);
-        });
-        report(
-            Figure {
-                name: format!("train_full_b{}_{}", args.batch, args.train_size),
-                device: name.clone(),
-                median_ms: med,
-                min_ms: min,
-                runs,
-                peak_rss_mib: peak_rss_mib(),
-            },
-            args.json,
-        );
-        let (med, min) = time_it(args.warmup, runs, || {
-            let _ = nets.init_step(&batch, &live, &ad);
-        });
-        report(
-            Figure {
-                name: format!("train_init_b{}_{}", args.batch, args.train_size),
-                device: name.clone(),
-                median_ms: med,
-                min_ms: min,
-                runs,
-                peak_rss_mib: peak_rss_mib(),
-            },
-            args.json,
-        );
+        if wants(Only::TrainFull) {
+            let (med, min) = time_it(args.warmup, runs, || {
+                let _ = nets.adversarial_step(&batch, &live, &ad);
+            });
+            report(
+                Figure {
+                    name: format!("train_full_b{}_{}", args.batch, args.train_size),
+                    device: name.clone(),
+                    median_ms: med,
+                    min_ms: min,
+                    runs,
+                    peak_rss_mib: peak_rss_mib(),
+                },
+                args.json,
+            );
+        }
+        if wants(Only::TrainInit) {
+            let (med, min) = time_it(args.warmup, runs, || {
+                let _ = nets.init_step(&batch, &live, &ad);
+            });
+            report(
+                Figure {
+                    name: format!("train_init_b{}_{}", args.batch, args.train_size),
+                    device: name.clone(),
+                    median_ms: med,
+                    min_ms: min,
+                    runs,
+                    peak_rss_mib: peak_rss_mib(),
+                },
+                args.json,
+            );
+        }
         let _ = nets.generator.valid();
     }
     Ok(())

@@ -87,10 +87,24 @@ impl GeneratorConfig {
 impl Generator {
     /// `[B, 3, H, W]` in [-1, 1] -> `[B, 3, H, W]` in [-1, 1] (tanh).
     ///
+    /// On Flex without autodiff (CPU inference) this runs the fused CPU engine
+    /// ([`super::cpu::CpuGenerator`], 3-4x faster, same values to float rounding);
+    /// everywhere else (wgpu, training) it is [`Generator::forward_ops`].
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let device = x.device();
+        if device == Device::flex() && !device.is_autodiff() {
+            super::cpu::CpuGenerator::new(self).forward_tensor(x)
+        } else {
+            self.forward_ops(x)
+        }
+    }
+
+    /// The forward pass as Burn tensor ops (differentiable, any backend).
+    ///
     /// With [`UpsampleMode::AlignCorners`] any `H, W >= MIN_INPUT_SIDE` works; with
     /// [`UpsampleMode::HalfPixelX2`] the output is `4 * floor(H/4)` etc., so pad to
     /// multiples of 4 first (conversion does).
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward_ops(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         let mut y = x;
         for layer in &self.block_a {

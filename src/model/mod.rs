@@ -2,6 +2,7 @@
 //! loss network, plus the building blocks they share.
 
 pub mod blocks;
+pub mod cpu;
 pub mod discriminator;
 pub mod generator;
 pub mod upsample;

@@ -1,0 +1,364 @@
+//! The generator's CPU inference engine: the same network as
+//! [`Generator::forward_ops`](crate::model::Generator::forward_ops), run on plain
+//! `f32` planes with the kernels in [`kernels`] instead of one Burn op per step.
+//! [`Generator::forward`](crate::model::Generator::forward) uses it on Flex
+//! without autodiff; outputs agree with the op-by-op path to float rounding
+//! (`tests/model.rs`, and the PyTorch fixture in `tests/import.rs`).
+//!
+//! It also runs *windows* of a larger image exactly as the whole-image pass would
+//! ([`Window`]): bilinear upsampling on the whole image's sampling grid and
+//! GroupNorm with statistics given from outside — what seam-free tiling needs
+//! (see [`crate::convert`]).
+
+pub mod kernels;
+
+use burn::tensor::Tensor;
+
+use super::Generator;
+use super::blocks::{ConvNormLReLU, InvertedResBlock, LEAKY_SLOPE, LayerNorm2d};
+use super::upsample::UpsampleMode;
+use kernels::{ConvGeom, Map, Moments, Tap};
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Clone)]
+struct Norm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    eps: f64,
+}
+
+impl Norm {
+    fn new(n: &LayerNorm2d) -> Self {
+        Self {
+            gamma: values(n.gamma.val()),
+            beta: values(n.beta.val()),
+            eps: n.epsilon,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Conv {
+    /// `[cout, cin * k * k]`.
+    w: Vec<f32>,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad_left: usize,
+    pad_top: usize,
+    pad_right: usize,
+    pad_bottom: usize,
+    /// Depthwise convs (the only ones with a bias) keep it here.
+    bias: Option<Vec<f32>>,
+}
+
+#[derive(Debug, Clone)]
+struct Cnl {
+    conv: Conv,
+    norm: Norm,
+}
+
+impl Cnl {
+    fn new(l: &ConvNormLReLU) -> Self {
+        let [cout, _, k, _] = l.conv.weight.val().dims();
+        Self {
+            conv: Conv {
+                w: values(l.conv.weight.val()),
+                cout,
+                k,
+                stride: l.conv.stride[0],
+                pad_left: l.pad.left,
+                pad_top: l.pad.top,
+                pad_right: l.pad.right,
+                pad_bottom: l.pad.bottom,
+                bias: l.conv.bias.as_ref().map(|b| values(b.val())),
+            },
+            norm: Norm::new(&l.norm),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Irb {
+    expand: Cnl,
+    depthwise: Cnl,
+    /// `[cout, hidden]`.
+    project: Vec<f32>,
+    cout: usize,
+    norm: Norm,
+    residual: bool,
+}
+
+impl Irb {
+    fn new(b: &InvertedResBlock) -> Self {
+        let [cout, _, _, _] = b.project.weight.val().dims();
+        Self {
+            expand: Cnl::new(&b.expand),
+            depthwise: Cnl::new(&b.depthwise),
+            project: values(b.project.weight.val()),
+            cout,
+            norm: Norm::new(&b.norm),
+            residual: b.residual,
+        }
+    }
+}
+
+/// Where a window sits in the whole image, and the GroupNorm statistics to use.
+///
+/// A window with offsets that are multiples of 4 computes, away from its edges,
+/// the whole image's values: strided convs sample the same grid, upsampling uses
+/// the whole image's taps, and every norm uses `stats` instead of the window's own.
+#[derive(Debug, Clone)]
+pub struct Window {
+    /// Whole image `[h, w]` (after conversion padding).
+    pub full: [usize; 2],
+    /// Window origin `[y, x]` in the whole image; multiples of 4.
+    pub origin: [usize; 2],
+    /// Per norm layer, in forward order: the statistics to normalise with
+    /// (`None`: the window's own, as a whole-image pass would use for itself).
+    pub stats: Option<Vec<Moments>>,
+    /// Full-resolution window rows/cols `[y0, y1, x0, x1)` whose values are
+    /// accumulated into [`Window::record`] (the window's share of a partition).
+    pub interior: [usize; 4],
+    /// Moments of every norm layer's input over `interior`, in forward order.
+    pub record: Vec<Moments>,
+}
+
+/// Norm layers of the generator, in forward order.
+pub const NORM_LAYERS: usize = 24;
+
+/// The generator's weights as plain vectors (≈8.6 MB), ready for [`CpuGenerator::forward`].
+#[derive(Debug, Clone)]
+pub struct CpuGenerator {
+    block_a: Vec<Cnl>,
+    block_b: Vec<Cnl>,
+    c_head: Cnl,
+    irbs: Vec<Irb>,
+    c_tail: Cnl,
+    block_d: Vec<Cnl>,
+    block_e: Vec<Cnl>,
+    /// `[3, 32]`.
+    out: Vec<f32>,
+    upsample: UpsampleMode,
+}
+
+/// The 1-D taps of bilinear resizing `input -> out` (PyTorch semantics, as
+/// [`super::upsample::interpolation_matrix`]), for output indices
+/// `out_offset..out_offset + len` of the whole axis, shifted by `-in_offset` and
+/// clamped into `0..in_len` for a window.
+pub fn taps(
+    input: usize,
+    out: usize,
+    align_corners: bool,
+    out_offset: usize,
+    len: usize,
+    in_offset: usize,
+    in_len: usize,
+) -> Vec<Tap> {
+    (out_offset..out_offset + len)
+        .map(|i| {
+            let src = if align_corners {
+                if out > 1 {
+                    i as f64 * (input as f64 - 1.0) / (out as f64 - 1.0)
+                } else {
+                    0.0
+                }
+            } else {
+                ((i as f64 + 0.5) * input as f64 / out as f64 - 0.5).max(0.0)
+            };
+            let i0 = (src.floor() as usize).min(input - 1);
+            let i1 = (i0 + 1).min(input - 1);
+            let frac = (src - i0 as f64) as f32;
+            let local = |g: usize| g.saturating_sub(in_offset).min(in_len - 1);
+            (local(i0), local(i1), frac)
+        })
+        .collect()
+}
+
+/// Running state of one forward pass: the window and the norm-layer counter.
+struct Pass<'a> {
+    window: Option<&'a mut Window>,
+    layer: usize,
+    /// Full-resolution window size, to find each map's scale.
+    size: [usize; 2],
+}
+
+impl Pass<'_> {
+    /// GroupNorm(1, C) (+ LeakyReLU) of `x` in place, recording/using window statistics.
+    fn norm(&mut self, x: &mut Map, n: &Norm, slope: Option<f32>) {
+        let layer = self.layer;
+        self.layer += 1;
+        let own = || kernels::moments(x, 0..x.h, 0..x.w);
+        let m = match self.window.as_deref_mut() {
+            None => own(),
+            Some(win) => {
+                // The map's scale: 1, 2 or 4 (stride-2 sides are floor(side / 2)).
+                let scale = if x.w == self.size[1] {
+                    1
+                } else if x.w == self.size[1] / 2 {
+                    2
+                } else {
+                    4
+                };
+                let [y0, y1, x0, x1] = win.interior;
+                let end = |v: usize, full: usize, len: usize| {
+                    if v >= full { len } else { (v / scale).min(len) }
+                };
+                let rows = y0 / scale..end(y1, self.size[0], x.h);
+                let cols = x0 / scale..end(x1, self.size[1], x.w);
+                let part = kernels::moments(x, rows, cols);
+                if let Some(r) = win.record.get_mut(layer) {
+                    *r = r.merge(part);
+                }
+                match &win.stats {
+                    Some(s) => s.get(layer).copied().unwrap_or_else(own),
+                    None => own(),
+                }
+            }
+        };
+        kernels::norm_act(x, m, n.eps, &n.gamma, &n.beta, slope);
+    }
+
+    fn conv(&self, x: &Map, c: &Conv) -> Map {
+        if c.k == 1 {
+            return kernels::conv1x1(x, &c.w, c.cout);
+        }
+        if let Some(bias) = &c.bias {
+            return kernels::depthwise3x3(x, &c.w, bias);
+        }
+        let ph = x.h + c.pad_top + c.pad_bottom;
+        let pw = x.w + c.pad_left + c.pad_right;
+        let g = ConvGeom {
+            k: c.k,
+            stride: c.stride,
+            pad_left: c.pad_left,
+            pad_top: c.pad_top,
+            oh: (ph - c.k) / c.stride + 1,
+            ow: (pw - c.k) / c.stride + 1,
+        };
+        kernels::conv_reflect(x, &c.w, c.cout, g)
+    }
+
+    fn cnl(&mut self, x: &Map, l: &Cnl) -> Map {
+        let mut y = self.conv(x, &l.conv);
+        self.norm(&mut y, &l.norm, Some(LEAKY_SLOPE as f32));
+        y
+    }
+
+    fn irb(&mut self, x: &Map, b: &Irb) -> Map {
+        let y = self.cnl(x, &b.expand);
+        let y = self.cnl(&y, &b.depthwise);
+        let mut y = kernels::conv1x1(&y, &b.project, b.cout);
+        self.norm(&mut y, &b.norm, None);
+        if b.residual {
+            y.data.iter_mut().zip(&x.data).for_each(|(a, b)| *a += b);
+        }
+        y
+    }
+}
+
+impl CpuGenerator {
+    /// Copies `g`'s weights out of its tensors.
+    pub fn new(g: &Generator) -> Self {
+        Self {
+            block_a: g.block_a.iter().map(Cnl::new).collect(),
+            block_b: g.block_b.iter().map(Cnl::new).collect(),
+            c_head: Cnl::new(&g.block_c.head),
+            irbs: g.block_c.irbs.iter().map(Irb::new).collect(),
+            c_tail: Cnl::new(&g.block_c.tail),
+            block_d: g.block_d.iter().map(Cnl::new).collect(),
+            block_e: g.block_e.iter().map(Cnl::new).collect(),
+            out: values(g.out_layer.weight.val()),
+            upsample: g.upsample,
+        }
+    }
+
+    /// One image `[3, H, W]` in [-1, 1] -> `[3, H', W']` (as the op-by-op forward).
+    /// With a [`Window`], `x` is that window of the whole image.
+    pub fn forward(&self, x: Map, window: Option<&mut Window>) -> Map {
+        let size = [x.h, x.w];
+        let (full, origin) = match &window {
+            Some(w) => (w.full, w.origin),
+            None => (size, [0, 0]),
+        };
+        let mut pass = Pass {
+            window,
+            layer: 0,
+            size,
+        };
+        let mut y = x;
+        for l in &self.block_a {
+            y = pass.cnl(&y, l);
+        }
+        let half = [y.h, y.w];
+        for l in &self.block_b {
+            y = pass.cnl(&y, l);
+        }
+        y = pass.cnl(&y, &self.c_head);
+        for b in &self.irbs {
+            y = pass.irb(&y, b);
+        }
+        y = pass.cnl(&y, &self.c_tail);
+        // Whole-image sizes at 1/2 and 1/4 (stride-2 convs floor), for the sampling grid.
+        let full_half = [full[0] / 2, full[1] / 2];
+        let full_quarter = [full_half[0] / 2, full_half[1] / 2];
+        y = self.up(&y, full_quarter, full_half, half, [origin[0] / 2, origin[1] / 2]);
+        for l in &self.block_d {
+            y = pass.cnl(&y, l);
+        }
+        y = self.up(&y, full_half, full, size, origin);
+        for l in &self.block_e {
+            y = pass.cnl(&y, l);
+        }
+        let mut out = kernels::conv1x1(&y, &self.out, 3);
+        out.data.iter_mut().for_each(|v| *v = v.tanh());
+        out
+    }
+
+    /// Upsamples `x` (a window of a whole-image map of size `full_in`) to the
+    /// window of the whole-image output `full_target` whose origin is `origin_out`.
+    fn up(
+        &self,
+        x: &Map,
+        full_in: [usize; 2],
+        full_target: [usize; 2],
+        target: [usize; 2],
+        origin_out: [usize; 2],
+    ) -> Map {
+        let ac = self.upsample.align_corners();
+        // Whole-image output size, and this window's share of it.
+        let [fo_h, fo_w] = self.upsample.output_size(full_in[0], full_in[1], full_target);
+        let [o_h, o_w] = self.upsample.output_size(x.h, x.w, target);
+        let (iy, ix) = (origin_out[0] / 2, origin_out[1] / 2);
+        let rows = taps(full_in[0], fo_h, ac, origin_out[0], o_h, iy, x.h);
+        let cols = taps(full_in[1], fo_w, ac, origin_out[1], o_w, ix, x.w);
+        kernels::resample(x, &rows, &cols)
+    }
+
+    /// `[B, 3, H, W]` tensor in, tensor out (each image on its own).
+    pub fn forward_tensor(&self, x: Tensor<4>) -> Tensor<4> {
+        let device = x.device();
+        let [b, c, h, w] = x.dims();
+        let data = values(x);
+        let mut out = Vec::new();
+        let mut dims = [b, 3, h, w];
+        for i in 0..b {
+            let map = Map {
+                c,
+                h,
+                w,
+                data: data[i * c * h * w..(i + 1) * c * h * w].to_vec(),
+            };
+            let y = self.forward(map, None);
+            dims = [b, y.c, y.h, y.w];
+            out.extend_from_slice(&y.data);
+        }
+        Tensor::from_data(burn::tensor::TensorData::new(out, dims), &device)
+    }
+}
