@@ -604,6 +604,12 @@ impl Worker {
                 start_dir,
             } => {
                 self.job("dialog", move |sink| {
+                    // rfd reports a missing dialog backend exactly like a cancel:
+                    // check first so the artist gets a reason, not silence.
+                    if let Some(reason) = dialog_unavailable() {
+                        sink.send(WorkerEvent::JobFailed(reason));
+                        return;
+                    }
                     let paths = run_dialog(&kind, start_dir.as_deref());
                     sink.send(WorkerEvent::DialogClosed { purpose, paths });
                 });
@@ -1021,6 +1027,24 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
             std::task::Poll::Pending => std::thread::park(),
         }
     }
+}
+
+/// Why no native file dialog can open here, if so. On Linux/BSD rfd talks to the
+/// XDG desktop portal over the D-Bus session bus and falls back to `zenity`; with
+/// neither (minimal window managers, Xvfb) every dialog "cancels" at once.
+fn dialog_unavailable() -> Option<String> {
+    if cfg!(any(target_os = "windows", target_os = "macos")) {
+        return None;
+    }
+    let has_bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty());
+    let has_zenity = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| dir.join("zenity").is_file())
+    });
+    (!has_bus && !has_zenity).then(|| {
+        "No file dialog is available (no D-Bus session for the desktop portal, and no zenity). \
+         Drop files or folders on the window instead, or install xdg-desktop-portal or zenity."
+            .to_string()
+    })
 }
 
 fn run_dialog(kind: &DialogKind, start_dir: Option<&Path>) -> Vec<PathBuf> {
