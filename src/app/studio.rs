@@ -173,23 +173,10 @@ impl StudioApp {
                         f.is_usable(),
                     )
                 });
-                egui::Panel::left("training-controls")
-                    .resizable(true)
-                    .default_size(400.0)
-                    .show(ui, |ui| {
-                        egui::ScrollArea::vertical()
-                            .id_salt("training-scroll")
-                            .auto_shrink([false, false])
-                            .show(ui, |ui| {
-                                self.training.ui(
-                                    ui,
-                                    &mut self.settings,
-                                    &self.options,
-                                    lines,
-                                    &mut out,
-                                );
-                            });
-                    });
+                controls_panel(ui, "training-controls", 400.0, |ui| {
+                    self.training
+                        .ui(ui, &mut self.settings, &self.options, lines, &mut out);
+                });
                 egui::CentralPanel::default().show(ui, |ui| {
                     let plots_height = (ui.available_height() * 0.55).max(200.0);
                     ui.allocate_ui(egui::vec2(ui.available_width(), plots_height), |ui| {
@@ -202,23 +189,15 @@ impl StudioApp {
             }
             Tab::Convert => {
                 self.dataset.hide();
-                egui::Panel::left("convert-controls")
-                    .resizable(true)
-                    .default_size(340.0)
-                    .show(ui, |ui| {
-                        egui::ScrollArea::vertical()
-                            .id_salt("convert-scroll")
-                            .auto_shrink([false, false])
-                            .show(ui, |ui| {
-                                self.convert.side_ui(
-                                    ui,
-                                    &mut self.settings,
-                                    &self.training.run,
-                                    &self.training.runs,
-                                    &mut out,
-                                );
-                            });
-                    });
+                controls_panel(ui, "convert-controls", 340.0, |ui| {
+                    self.convert.side_ui(
+                        ui,
+                        &mut self.settings,
+                        &self.training.run,
+                        &self.training.runs,
+                        &mut out,
+                    );
+                });
                 egui::CentralPanel::default().show(ui, |ui| {
                     self.convert.view_ui(ui, &self.training.run);
                 });
@@ -822,6 +801,19 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// Dims the window and says what a drop will do while files hover over it.
+/// A resizable left panel whose contents scroll vertically.
+fn controls_panel(ui: &mut Ui, id: &'static str, width: f32, contents: impl FnOnce(&mut Ui)) {
+    egui::Panel::left(id)
+        .resizable(true)
+        .default_size(width)
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt((id, "scroll"))
+                .auto_shrink([false, false])
+                .show(ui, contents);
+        });
+}
+
 fn paint_drop_overlay(ctx: &egui::Context, tab: Tab) {
     let hovered: Vec<PathBuf> = ctx.input(|i| {
         i.raw
