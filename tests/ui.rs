@@ -281,6 +281,63 @@ fn dropped_photo_is_converted() {
         "photo listed"
     );
     h.check_accessibility();
+
+    // The compare view: 1:1 pixels, the divider follows a drag, the wheel zooms
+    // and a drag pans both sides together (one transform for both).
+    h.get_by_label("1:1").click();
+    h.run_steps(2);
+    let ppp = h.ctx.pixels_per_point();
+    assert_eq!(h.state().convert().view().zoom(), Some(1.0 / ppp));
+    let view = h.get_by_label("Before and after view").rect();
+    let divider_x = view.left() + h.state().convert().view().divider() * view.width();
+    drag(
+        &mut h,
+        egui::pos2(divider_x, view.center().y),
+        egui::vec2(-view.width() * 0.25, 0.0),
+    );
+    let divider = h.state().convert().view().divider();
+    assert!((divider - 0.25).abs() < 0.02, "divider at {divider}");
+    h.hover_at(view.center() + egui::vec2(100.0, 0.0));
+    h.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, 200.0),
+        modifiers: egui::Modifiers::NONE,
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Wheel,
+    });
+    h.run_steps(10);
+    let zoomed = h.state().convert().view().zoom().unwrap();
+    assert!(zoomed > 1.0 / ppp, "wheel zoomed in: {zoomed}");
+    let pan_before = h.state().convert().view().pan();
+    drag(
+        &mut h,
+        view.center() + egui::vec2(100.0, 50.0),
+        egui::vec2(-40.0, -20.0),
+    );
+    let pan = h.state().convert().view().pan() - pan_before;
+    assert!(
+        (pan.x - 40.0 / zoomed).abs() < 2.0 && (pan.y - 20.0 / zoomed).abs() < 2.0,
+        "panned by {pan:?} at zoom {zoomed}"
+    );
+}
+
+/// Presses the primary button at `from`, moves by `by` over several frames, releases.
+fn drag(h: &mut Harness<'_, StudioApp>, from: egui::Pos2, by: egui::Vec2) {
+    let button = |pos, pressed| egui::Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: egui::Modifiers::NONE,
+    };
+    h.hover_at(from);
+    h.event(button(from, true));
+    h.step();
+    for i in 1..=5 {
+        h.hover_at(from + by * (i as f32 / 5.0));
+        h.step();
+    }
+    h.event(button(from + by, false));
+    h.step();
 }
 
 #[test]

@@ -140,6 +140,11 @@ impl ConvertPanel {
         self.photos.len()
     }
 
+    /// The compare view's zoom, pan and divider.
+    pub fn view(&self) -> &CompareView {
+        &self.view
+    }
+
     /// Names of the listed photos.
     pub fn photo_names(&self) -> Vec<String> {
         self.photos.iter().map(|p| p.name.clone()).collect()

@@ -64,6 +64,11 @@ impl CompareView {
         self.zoom
     }
 
+    /// Image pixel at the view centre, relative to the image centre.
+    pub fn pan(&self) -> Vec2 {
+        self.pan
+    }
+
     /// Divider position as a fraction of the view width.
     pub fn divider(&self) -> f32 {
         self.divider
@@ -107,9 +112,13 @@ impl CompareView {
         }
         let divider_x = rect.left() + self.divider * rect.width();
         if response.drag_started() {
-            self.dragging_divider = response
-                .interact_pointer_pos()
-                .is_some_and(|p| (p.x - divider_x).abs() <= DIVIDER_GRAB);
+            // Where the button went down, not where the pointer is now: a drag is
+            // only recognised after some movement, by then a quick hand is past
+            // the divider's grab zone.
+            let origin = ui
+                .input(|i| i.pointer.press_origin())
+                .or(response.interact_pointer_pos());
+            self.dragging_divider = origin.is_some_and(|p| (p.x - divider_x).abs() <= DIVIDER_GRAB);
         }
         if response.dragged() {
             if self.dragging_divider {
