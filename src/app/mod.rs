@@ -30,7 +30,8 @@ pub fn run_gui(open: Vec<std::path::PathBuf>) -> anyhow::Result<()> {
             .with_title("photo2anime studio")
             .with_inner_size([1440.0, 900.0])
             .with_min_inner_size([900.0, 600.0])
-            .with_drag_and_drop(true),
+            .with_drag_and_drop(true)
+            .with_icon(window_icon()),
         ..Default::default()
     };
     eframe::run_native(
@@ -51,4 +52,19 @@ pub fn run_gui(open: Vec<std::path::PathBuf>) -> anyhow::Result<()> {
         }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the studio window: {e}"))
+}
+
+/// The window icon (assets/icon.png, compiled in). A decode failure only costs the
+/// icon, never the window.
+fn window_icon() -> egui::IconData {
+    image::load_from_memory(include_bytes!("../../assets/icon.png"))
+        .map(|img| {
+            let rgba = img.into_rgba8();
+            egui::IconData {
+                width: rgba.width(),
+                height: rgba.height(),
+                rgba: rgba.into_raw(),
+            }
+        })
+        .unwrap_or_default()
 }
