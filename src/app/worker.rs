@@ -1037,9 +1037,8 @@ fn dialog_unavailable() -> Option<String> {
         return None;
     }
     let has_bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty());
-    let has_zenity = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join("zenity").is_file())
-    });
+    let has_zenity = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("zenity").is_file()));
     (!has_bus && !has_zenity).then(|| {
         "No file dialog is available (no D-Bus session for the desktop portal, and no zenity). \
          Drop files or folders on the window instead, or install xdg-desktop-portal or zenity."
