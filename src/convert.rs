@@ -1,6 +1,9 @@
 //! Inference on photos of any size and aspect: padding to what the network needs,
-//! overlapped tiles with blended seams for large photos (bounded memory), optional
-//! luminance matching, and recursive folder conversion.
+//! overlapped tiles for large photos (bounded memory) — on the CPU seam-free, with
+//! whole-image statistics ([`tiles`]), elsewhere blended — optional luminance
+//! matching, and recursive folder conversion.
+
+pub mod tiles;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +14,9 @@ use image::{DynamicImage, ImageFormat, RgbImage};
 
 use crate::data::image_io::{decode_rgb, has_image_extension};
 use crate::model::Generator;
+use crate::model::cpu::CpuGenerator;
 use crate::model::generator::MIN_INPUT_SIDE;
-use crate::tensor_image::{images_to_tensor, tensor_to_images};
+use crate::tensor_image::{floats_to_images, images_to_tensor, tensor_to_images};
 
 /// How to convert.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,6 +28,10 @@ pub struct ConvertOptions {
     /// Scale the output so its mean luminance equals the input's (the TF original's option).
     pub match_luminance: bool,
 }
+
+/// Norm layers (of 24) that CPU tiling gives whole-image statistics ([`tiles`]):
+/// all of them, for output equal to the whole-image conversion.
+pub const EXACT_NORM_LAYERS: usize = crate::model::cpu::NORM_LAYERS;
 
 /// Default tile side on wgpu: small enough that one tile's largest activation
 /// (64 channels at full resolution, ~51 MB at 448²) fits every adapter's storage
@@ -78,13 +86,59 @@ pub enum ConvertError {
     Cancelled,
 }
 
+/// The padded size `(w, h)` the network runs on for an image of `(w, h)`.
+fn network_size(g: &Generator, w: usize, h: usize) -> (usize, usize) {
+    let m = g.upsample.size_multiple();
+    let target = |s: usize| s.max(MIN_INPUT_SIDE).div_ceil(m) * m;
+    (target(w), target(h))
+}
+
+/// `img` padded to `(tw, th)` on the right and bottom as [`convert_whole`] pads it.
+fn pad_image(img: &RgbImage, tw: usize, th: usize) -> RgbImage {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let reflect = tw - w < w && th - h < h;
+    let map = |i: usize, n: usize| {
+        if i < n {
+            i
+        } else if reflect {
+            2 * (n - 1) - i
+        } else {
+            n - 1
+        }
+    };
+    RgbImage::from_fn(tw as u32, th as u32, |x, y| {
+        *img.get_pixel(map(x as usize, w) as u32, map(y as usize, h) as u32)
+    })
+}
+
+/// Smallest overlap of CPU tiling: each tile's share then stays 64 px from its
+/// cut edges, beyond the reach of their reflect padding (outputs there are bit
+/// for bit the whole image's, `tests/tiling.rs`).
+pub const MIN_EXACT_OVERLAP: usize = 128;
+
+/// Converts a large image on the CPU tile by tile with whole-image statistics
+/// (seam-free, see [`tiles`]); memory is bounded by one tile.
+pub fn convert_tiled_cpu(g: &Generator, img: &RgbImage, tile: usize, overlap: usize) -> RgbImage {
+    let overlap = overlap
+        .max(MIN_EXACT_OVERLAP)
+        .min(tile.saturating_sub(4) / 2);
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (tw, th) = network_size(g, w, h);
+    let padded = pad_image(img, tw, th);
+    let engine = CpuGenerator::new(g);
+    let values = tiles::convert_tiled(&engine, &padded, tile, overlap, EXACT_NORM_LAYERS);
+    let out = floats_to_images(&values, 1, th, tw)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| padded.clone());
+    image::imageops::crop_imm(&out, 0, 0, w as u32, h as u32).to_image()
+}
+
 /// Runs `g` on a whole image (any size), padding by reflection to the network's
 /// size multiple (edge replication below [`MIN_INPUT_SIDE`]) and cropping back.
 pub fn convert_whole(g: &Generator, img: &RgbImage, device: &Device) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let m = g.upsample.size_multiple();
-    let target = |s: usize| s.max(MIN_INPUT_SIDE).div_ceil(m) * m;
-    let (tw, th) = (target(w), target(h));
+    let (tw, th) = network_size(g, w, h);
     let x = images_to_tensor(std::slice::from_ref(img), device); // [1, 3, H, W]
     let x = if (tw, th) != (w, h) {
         // Reflection needs the pad to be smaller than the side; tiny images replicate edges.
@@ -157,6 +211,14 @@ pub fn convert_image(
                 opts.tile, opts.overlap
             )));
         }
+        if *device == Device::flex() && !device.is_autodiff() {
+            return Ok(finish(
+                convert_tiled_cpu(g, img, opts.tile, opts.overlap),
+                img,
+                opts,
+            ));
+        }
+        // Other backends: per-tile statistics, seams hidden by linear blending.
         let (tile_w, tile_h) = (opts.tile.min(w), opts.tile.min(h));
         let mut acc = vec![0f32; w * h * 3];
         let mut weight = vec![0f32; w * h];
@@ -195,11 +257,15 @@ pub fn convert_image(
             image::Rgb([px(0), px(1), px(2)])
         })
     };
-    Ok(if opts.match_luminance {
+    Ok(finish(out, img, opts))
+}
+
+fn finish(out: RgbImage, img: &RgbImage, opts: &ConvertOptions) -> RgbImage {
+    if opts.match_luminance {
         match_luminance(&out, img)
     } else {
         out
-    })
+    }
 }
 
 fn mean_luminance(img: &RgbImage) -> f64 {

@@ -120,9 +120,12 @@ pub struct Window {
     pub full: [usize; 2],
     /// Window origin `[y, x]` in the whole image; multiples of 4.
     pub origin: [usize; 2],
-    /// Per norm layer, in forward order: the statistics to normalise with
-    /// (`None`: the window's own, as a whole-image pass would use for itself).
-    pub stats: Option<Vec<Moments>>,
+    /// Whole-image statistics of the first `stats.len()` norm layers, in forward
+    /// order; later layers use the window's own statistics.
+    pub stats: Vec<Moments>,
+    /// End the pass right after norm layer `j` has been recorded (its output and
+    /// everything after it is not needed to gather its statistics).
+    pub stop_after: Option<usize>,
     /// Full-resolution window rows/cols `[y0, y1, x0, x1)` whose values are
     /// accumulated into [`Window::record`] (the window's share of a partition).
     pub interior: [usize; 4],
@@ -187,6 +190,8 @@ struct Pass<'a> {
     layer: usize,
     /// Full-resolution window size, to find each map's scale.
     size: [usize; 2],
+    /// Set once [`Window::stop_after`] is reached: the rest of the pass is skipped.
+    stopped: bool,
 }
 
 impl Pass<'_> {
@@ -212,14 +217,18 @@ impl Pass<'_> {
                 };
                 let rows = y0 / scale..end(y1, self.size[0], x.h);
                 let cols = x0 / scale..end(x1, self.size[1], x.w);
-                let part = kernels::moments(x, rows, cols);
-                if let Some(r) = win.record.get_mut(layer) {
-                    *r = r.merge(part);
+                // A pass that stops early needs only its last layer's moments.
+                if win.stop_after.is_none_or(|s| s == layer) {
+                    let part = kernels::moments(x, rows, cols);
+                    if let Some(r) = win.record.get_mut(layer) {
+                        *r = r.merge(part);
+                    }
                 }
-                match &win.stats {
-                    Some(s) => s.get(layer).copied().unwrap_or_else(own),
-                    None => own(),
+                if win.stop_after == Some(layer) {
+                    self.stopped = true;
+                    return;
                 }
+                win.stats.get(layer).copied().unwrap_or_else(own)
             }
         };
         kernels::norm_act(x, m, n.eps, &n.gamma, &n.beta, slope);
@@ -246,6 +255,9 @@ impl Pass<'_> {
     }
 
     fn cnl(&mut self, x: &Map, l: &Cnl) -> Map {
+        if self.stopped {
+            return Map::zeros(0, 0, 0);
+        }
         let mut y = self.conv(x, &l.conv);
         self.norm(&mut y, &l.norm, Some(LEAKY_SLOPE as f32));
         y
@@ -254,6 +266,9 @@ impl Pass<'_> {
     fn irb(&mut self, x: &Map, b: &Irb) -> Map {
         let y = self.cnl(x, &b.expand);
         let y = self.cnl(&y, &b.depthwise);
+        if self.stopped {
+            return y;
+        }
         let mut y = kernels::conv1x1(&y, &b.project, b.cout);
         self.norm(&mut y, &b.norm, None);
         if b.residual {
@@ -280,7 +295,8 @@ impl CpuGenerator {
     }
 
     /// One image `[3, H, W]` in [-1, 1] -> `[3, H', W']` (as the op-by-op forward).
-    /// With a [`Window`], `x` is that window of the whole image.
+    /// With a [`Window`], `x` is that window of the whole image; a window pass
+    /// that stops early ([`Window::stop_after`]) returns an empty map.
     pub fn forward(&self, x: Map, window: Option<&mut Window>) -> Map {
         let size = [x.h, x.w];
         let (full, origin) = match &window {
@@ -291,6 +307,7 @@ impl CpuGenerator {
             window,
             layer: 0,
             size,
+            stopped: false,
         };
         let mut y = x;
         for l in &self.block_a {
@@ -305,16 +322,31 @@ impl CpuGenerator {
             y = pass.irb(&y, b);
         }
         y = pass.cnl(&y, &self.c_tail);
+        if pass.stopped {
+            return y;
+        }
         // Whole-image sizes at 1/2 and 1/4 (stride-2 convs floor), for the sampling grid.
         let full_half = [full[0] / 2, full[1] / 2];
         let full_quarter = [full_half[0] / 2, full_half[1] / 2];
-        y = self.up(&y, full_quarter, full_half, half, [origin[0] / 2, origin[1] / 2]);
+        y = self.up(
+            &y,
+            full_quarter,
+            full_half,
+            half,
+            [origin[0] / 2, origin[1] / 2],
+        );
         for l in &self.block_d {
             y = pass.cnl(&y, l);
+        }
+        if pass.stopped {
+            return y;
         }
         y = self.up(&y, full_half, full, size, origin);
         for l in &self.block_e {
             y = pass.cnl(&y, l);
+        }
+        if pass.stopped {
+            return y;
         }
         let mut out = kernels::conv1x1(&y, &self.out, 3);
         out.data.iter_mut().for_each(|v| *v = v.tanh());
@@ -333,7 +365,9 @@ impl CpuGenerator {
     ) -> Map {
         let ac = self.upsample.align_corners();
         // Whole-image output size, and this window's share of it.
-        let [fo_h, fo_w] = self.upsample.output_size(full_in[0], full_in[1], full_target);
+        let [fo_h, fo_w] = self
+            .upsample
+            .output_size(full_in[0], full_in[1], full_target);
         let [o_h, o_w] = self.upsample.output_size(x.h, x.w, target);
         let (iy, ix) = (origin_out[0] / 2, origin_out[1] / 2);
         let rows = taps(full_in[0], fo_h, ac, origin_out[0], o_h, iy, x.h);

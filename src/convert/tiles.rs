@@ -1,0 +1,200 @@
+//! Seam-free tiling on the CPU: the whole-image result, computed one window at a
+//! time so that memory is bounded by one tile.
+//!
+//! Two things make plain tiling differ from the whole image: GroupNorm(1, C)
+//! normalises each tile with its own statistics (a tone shift per tile), and the
+//! align-corners upsampling samples a tile on a slightly different grid than the
+//! whole image. Each window here runs on the whole image's grid (offsets are
+//! multiples of 4, upsampling taps come from the whole image,
+//! [`crate::model::cpu::Window`]) and normalises with whole-image statistics
+//! gathered by earlier passes. Pass `j` runs every tile up to norm layer `j`,
+//! with layers before it already normalised exactly, and accumulates that
+//! layer's moments over each tile's share of a partition of the image: exact
+//! whole-image moments. 24 such passes, then the output pass, reproduce the
+//! whole-image result (bit for bit away from tile edges, `tests/tiling.rs`).
+//!
+//! Cheaper schemes were measured and rejected (BENCHMARKS.md): reusing all 24
+//! statistics of a previous full pass diverges (a stale statistic mis-scales its
+//! layer, and the error grows down the network: 42, 22, 100, 231 /255 after 0-3
+//! passes on the fixture generator), and a shift/scale-corrected variant stalls
+//! near 50/255. Each output pixel comes from the tile whose share contains it, at
+//! least half the overlap away from that tile's cut edges, where reflect padding
+//! differs from the true neighbourhood.
+
+use image::RgbImage;
+
+use crate::model::cpu::kernels::{Map, Moments};
+use crate::model::cpu::{CpuGenerator, NORM_LAYERS, Window};
+
+/// One tile along an axis: the window `[start, end)` and its share `[own0, own1)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// First pixel of the window (a multiple of 4).
+    pub start: usize,
+    /// One past its last pixel.
+    pub end: usize,
+    /// First pixel this tile contributes (a multiple of 4).
+    pub own0: usize,
+    /// One past the last pixel it contributes.
+    pub own1: usize,
+}
+
+/// Tiles of about `tile` pixels covering `0..len` with at least `overlap` shared
+/// pixels between neighbours; starts and shares begin on multiples of 4 (the
+/// network's 1/4-resolution grid), and the shares partition `0..len`.
+pub fn spans(len: usize, tile: usize, overlap: usize) -> Vec<Span> {
+    if len <= tile {
+        return vec![Span {
+            start: 0,
+            end: len,
+            own0: 0,
+            own1: len,
+        }];
+    }
+    let stride = tile - overlap;
+    let n = (len - overlap).div_ceil(stride);
+    // As many tiles as `tile` needs, each only as long as the overlap requires:
+    // 3840 px in 5 tiles of 1024 would compute 1.33x the pixels, of 872 only 1.13x.
+    let tile = (len + (n - 1) * overlap).div_ceil(n).div_ceil(4) * 4;
+    let tile = tile.min(len);
+    let starts: Vec<usize> = (0..n)
+        .map(|i| (i * (len - tile) / (n - 1)) / 4 * 4)
+        .collect();
+    let ends: Vec<usize> = (0..n)
+        .map(|i| if i + 1 == n { len } else { starts[i] + tile })
+        .collect();
+    // Shares cut in the middle of each overlap.
+    let cuts: Vec<usize> = (0..n - 1)
+        .map(|i| (starts[i + 1] + ends[i]) / 2 / 4 * 4)
+        .collect();
+    (0..n)
+        .map(|i| Span {
+            start: starts[i],
+            end: ends[i],
+            own0: if i == 0 { 0 } else { cuts[i - 1] },
+            own1: if i + 1 == n { len } else { cuts[i] },
+        })
+        .collect()
+}
+
+fn crop_map(img: &RgbImage, x: Span, y: Span) -> Map {
+    let (w, h) = (x.end - x.start, y.end - y.start);
+    let mut m = Map::zeros(3, h, w);
+    for ty in 0..h {
+        for tx in 0..w {
+            let p = img
+                .get_pixel((x.start + tx) as u32, (y.start + ty) as u32)
+                .0;
+            for c in 0..3 {
+                m.data[c * h * w + ty * w + tx] = p[c] as f32 / 127.5 - 1.0;
+            }
+        }
+    }
+    m
+}
+
+/// Runs every tile once with `stats`; writes each tile's share of the output into
+/// `out` (`[3, H, W]` floats) when given; returns the moments gathered.
+/// Runs every tile once, normalising the first `stats.len()` norm layers with
+/// those whole-image statistics, and returns the moments gathered over the
+/// tiles' shares (a partition: whole-image moments). With `stop_after` each tile
+/// stops after that norm layer; otherwise each tile's share of the output is
+/// written into `out` (`[3, H, W]` floats).
+fn pass(
+    g: &CpuGenerator,
+    img: &RgbImage,
+    grid: &[(Span, Span)],
+    stats: &[Moments],
+    stop_after: Option<usize>,
+    mut out: Option<&mut [f32]>,
+) -> Vec<Moments> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut total = vec![Moments::default(); NORM_LAYERS];
+    for &(y, x) in grid {
+        let mut win = Window {
+            full: [h, w],
+            origin: [y.start, x.start],
+            stats: stats.to_vec(),
+            stop_after,
+            interior: [
+                y.own0 - y.start,
+                y.own1 - y.start,
+                x.own0 - x.start,
+                x.own1 - x.start,
+            ],
+            record: vec![Moments::default(); NORM_LAYERS],
+        };
+        let res = g.forward(crop_map(img, x, y), Some(&mut win));
+        for (t, r) in total.iter_mut().zip(&win.record) {
+            *t = t.merge(*r);
+        }
+        if let (Some(out), None) = (out.as_deref_mut(), stop_after) {
+            let tw = res.w;
+            for c in 0..3 {
+                for gy in y.own0..y.own1 {
+                    let src = &res.data[c * res.plane() + (gy - y.start) * tw..][..tw];
+                    let dst = &mut out[c * h * w + gy * w..][..w];
+                    dst[x.own0..x.own1].copy_from_slice(&src[x.own0 - x.start..x.own1 - x.start]);
+                }
+            }
+        }
+    }
+    total
+}
+
+/// Converts `img` (already padded as the whole-image path pads it) tile by tile.
+/// The first `exact_layers` norm layers (of [`NORM_LAYERS`]) get whole-image
+/// statistics, one gathering pass each (a pass stops at its layer, so early
+/// layers are cheap; all 24 cost about 5 whole-network passes), the rest each
+/// tile's own. Returns `[3, H, W]` floats in [-1, 1].
+pub fn convert_tiled(
+    g: &CpuGenerator,
+    img: &RgbImage,
+    tile: usize,
+    overlap: usize,
+    exact_layers: usize,
+) -> Vec<f32> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let grid: Vec<(Span, Span)> = spans(h, tile, overlap)
+        .into_iter()
+        .flat_map(|y| spans(w, tile, overlap).into_iter().map(move |x| (y, x)))
+        .collect();
+    let mut stats = Vec::new();
+    for layer in 0..exact_layers.min(NORM_LAYERS) {
+        let gathered = pass(g, img, &grid, &stats, Some(layer), None);
+        stats.push(gathered[layer]);
+    }
+    let mut out = vec![0f32; 3 * h * w];
+    pass(g, img, &grid, &stats, None, Some(&mut out));
+    out
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_partition_on_multiples_of_four() {
+        for (len, tile, overlap) in [
+            (1024, 512, 64),
+            (2160, 1024, 64),
+            (1001, 300, 64),
+            (97, 64, 16),
+        ] {
+            let s = spans(len, tile, overlap);
+            assert_eq!(s[0].own0, 0);
+            assert_eq!(s.last().unwrap().own1, len);
+            assert_eq!(s.last().unwrap().end, len);
+            for (a, b) in s.iter().zip(s.iter().skip(1)) {
+                assert_eq!(a.own1, b.own0);
+                assert_eq!(b.start % 4, 0);
+                assert_eq!(b.own0 % 4, 0);
+                // Every share keeps a margin of about half the overlap from cut edges.
+                assert!(a.end - a.own1 >= overlap / 2 - 4, "{a:?} {b:?}");
+                assert!(b.own0 - b.start >= overlap / 2 - 4, "{a:?} {b:?}");
+            }
+            for sp in &s {
+                assert!(sp.end - sp.start <= tile + 3);
+            }
+        }
+    }
+}
