@@ -11,6 +11,7 @@
 //! - [`interop`], [`model_io`]: PyTorch / torchvision / safetensors weights.
 //! - [`device`]: the one place that names backends.
 
+pub mod alloc_tuning;
 pub mod app;
 pub mod bench;
 pub mod cli;

@@ -11,6 +11,11 @@ fn main() -> ExitCode {
         // SAFETY: first statement of main, before any thread exists.
         unsafe { std::env::set_var("BURN_DEVICE", "flex") };
     }
+    // Before any thread: lets Flex reuse its large buffers (see alloc_tuning.rs).
+    let tuned = photo2anime::alloc_tuning::tune_allocator();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    if !tuned {
+        log::debug!("allocator tuning not applied (not glibc, or refused)");
+    }
     photo2anime::cli::main()
 }

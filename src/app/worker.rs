@@ -1191,6 +1191,11 @@ impl ModelCache {
             .unwrap_or_else(Device::flex)
     }
 
+    /// Whether the cached device is a GPU (wgpu) one.
+    fn is_gpu(&self) -> bool {
+        self.device.as_ref().is_some_and(|d| d.is_gpu_backend)
+    }
+
     fn get(
         &mut self,
         spec: &ModelSpec,
@@ -1255,6 +1260,7 @@ fn convert_thread(rx: &Receiver<WorkerCommand>, sink: &EventSink) {
         }
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let (generator, dev) = cache.get(&model, &device)?;
+            let options = options_for_backend(&options, cache.is_gpu());
             let started = std::time::Instant::now();
             let out =
                 convert_image(&generator, &image, &options, &dev).map_err(|e| e.to_string())?;
@@ -1272,6 +1278,15 @@ fn convert_thread(rx: &Receiver<WorkerCommand>, sink: &EventSink) {
             model,
             result,
         });
+    }
+}
+
+/// The UI chooses only what artists see (luminance matching); tiling follows the
+/// device the worker actually got: GPU tiles must fit its storage-buffer limit.
+fn options_for_backend(options: &ConvertOptions, is_gpu: bool) -> ConvertOptions {
+    ConvertOptions {
+        match_luminance: options.match_luminance,
+        ..ConvertOptions::for_backend(is_gpu)
     }
 }
 
@@ -1298,10 +1313,11 @@ fn run_batch(
             sink.send(WorkerEvent::BatchProgress { done, total });
         }
     };
+    let options = options_for_backend(options, selected.is_gpu_backend);
     let report = convert_batch(
         &loaded.generator,
         &jobs,
-        options,
+        &options,
         &selected.device,
         cancel,
         &mut progress,
