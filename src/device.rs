@@ -101,7 +101,7 @@ fn wgpu_device(adapter: &Adapter) -> SelectedDevice {
 }
 
 /// Creates the device for `choice`. wgpu falls back to Flex when no hardware adapter
-/// exists (none at all, or only a software rasterizer, which is 15-20x slower than
+/// exists (none at all, or only a software rasterizer, which is ~60x slower than
 /// Flex), and says so in [`SelectedDevice::fallback_reason`].
 pub fn select(choice: DeviceChoice) -> SelectedDevice {
     match choice {
