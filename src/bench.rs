@@ -220,13 +220,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let batch = synthetic_batch(args.batch, args.train_size, &device);
         let live = LiveParams::default();
         let runs = args.runs.min(3);
-        if wants(Only::TrainFull) {
-            let (med, min) = time_it(args.warmup, runs, || {
-                let _ = nets.adversarial_step(&batch, &live, &ad);
-            });
+        let mut figure = |figure_name: String, step: &mut dyn FnMut()| {
+            let (med, min) = time_it(args.warmup, runs, step);
             report(
                 Figure {
-                    name: format!("train_full_b{}_{}", args.batch, args.train_size),
+                    name: figure_name,
                     device: name.clone(),
                     median_ms: med,
                     min_ms: min,
@@ -235,21 +233,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 },
                 args.json,
             );
+        };
+        if wants(Only::TrainFull) {
+            figure(
+                format!("train_full_b{}_{}", args.batch, args.train_size),
+                &mut || {
+                    let _ = nets.adversarial_step(&batch, &live, &ad);
+                },
+            );
         }
         if wants(Only::TrainInit) {
-            let (med, min) = time_it(args.warmup, runs, || {
-                let _ = nets.init_step(&batch, &live, &ad);
-            });
-            report(
-                Figure {
-                    name: format!("train_init_b{}_{}", args.batch, args.train_size),
-                    device: name.clone(),
-                    median_ms: med,
-                    min_ms: min,
-                    runs,
-                    peak_rss_mib: peak_rss_mib(),
+            figure(
+                format!("train_init_b{}_{}", args.batch, args.train_size),
+                &mut || {
+                    let _ = nets.init_step(&batch, &live, &ad);
                 },
-                args.json,
             );
         }
         let _ = nets.generator.valid();

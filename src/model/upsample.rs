@@ -86,6 +86,24 @@ pub fn upsample_bilinear_matmul(x: Tensor<4>, out: [usize; 2], align_corners: bo
     x.reshape([b, c, ow, oh]).swap_dims(2, 3) // [B, C, OH, OW]
 }
 
+/// The two input samples and the weight of the second for output index `i` when
+/// bilinearly resizing `input` samples to `out` (PyTorch's rule for either
+/// `align_corners` setting; the left index is clamped like PyTorch's).
+pub fn source_taps(input: usize, out: usize, align_corners: bool, i: usize) -> (usize, usize, f32) {
+    let src = if align_corners {
+        if out > 1 {
+            i as f64 * (input as f64 - 1.0) / (out as f64 - 1.0)
+        } else {
+            0.0
+        }
+    } else {
+        ((i as f64 + 0.5) * input as f64 / out as f64 - 0.5).max(0.0)
+    };
+    let i0 = (src.floor() as usize).min(input - 1);
+    let i1 = (i0 + 1).min(input - 1);
+    (i0, i1, (src - i0 as f64) as f32)
+}
+
 /// The `[out, input]` matrix of 1-D linear interpolation weights (PyTorch semantics).
 pub fn interpolation_matrix(
     input: usize,
@@ -95,18 +113,7 @@ pub fn interpolation_matrix(
 ) -> Tensor<2> {
     let mut m = vec![0.0f32; out * input];
     for i in 0..out {
-        let src = if align_corners {
-            if out > 1 {
-                i as f64 * (input as f64 - 1.0) / (out as f64 - 1.0)
-            } else {
-                0.0
-            }
-        } else {
-            ((i as f64 + 0.5) * input as f64 / out as f64 - 0.5).max(0.0)
-        };
-        let i0 = (src.floor() as usize).min(input - 1);
-        let i1 = (i0 + 1).min(input - 1);
-        let frac = (src - i0 as f64) as f32;
+        let (i0, i1, frac) = source_taps(input, out, align_corners, i);
         m[i * input + i0] += 1.0 - frac;
         m[i * input + i1] += frac;
     }

@@ -166,18 +166,7 @@ pub fn taps(
 ) -> Vec<Tap> {
     (out_offset..out_offset + len)
         .map(|i| {
-            let src = if align_corners {
-                if out > 1 {
-                    i as f64 * (input as f64 - 1.0) / (out as f64 - 1.0)
-                } else {
-                    0.0
-                }
-            } else {
-                ((i as f64 + 0.5) * input as f64 / out as f64 - 0.5).max(0.0)
-            };
-            let i0 = (src.floor() as usize).min(input - 1);
-            let i1 = (i0 + 1).min(input - 1);
-            let frac = (src - i0 as f64) as f32;
+            let (i0, i1, frac) = super::upsample::source_taps(input, out, align_corners, i);
             let local = |g: usize| g.saturating_sub(in_offset).min(in_len - 1);
             (local(i0), local(i1), frac)
         })
