@@ -605,13 +605,18 @@ impl Trainer {
 }
 
 fn save_module<M: Module>(module: M, path: &Path) -> Result<(), TrainError> {
-    let bytes = module
-        .into_record()
-        .into_bytes()
-        .map_err(|e| CheckpointError::Weights {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
+    write_encoded(path, module.into_record().into_bytes())
+}
+
+/// Writes serialised weights or optimizer state atomically, naming the file on error.
+fn write_encoded<B: std::ops::Deref<Target = [u8]>, E: ToString>(
+    path: &Path,
+    encoded: Result<B, E>,
+) -> Result<(), TrainError> {
+    let bytes = encoded.map_err(|e| CheckpointError::Weights {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
     crate::fsx::write_atomic(path, &bytes).map_err(|source| CheckpointError::Io {
         path: path.to_path_buf(),
         source,
@@ -640,17 +645,7 @@ pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, CheckpointErr
 }
 
 fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<(), TrainError> {
-    let bytes = optimizer
-        .into_bytes()
-        .map_err(|e| CheckpointError::Weights {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
-    crate::fsx::write_atomic(path, &bytes).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(())
+    write_encoded(path, optimizer.into_bytes())
 }
 
 fn load_optimizer(
