@@ -163,8 +163,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let device = selected.device.clone();
     let name = selected.description.clone();
     let mut figures = Vec::new();
-    let mut report = |f: Figure, json: bool| {
-        if json {
+    // Times `step` (after warm-up), prints the figure and keeps it.
+    let mut measure = |figure_name: String, runs: usize, step: &mut dyn FnMut()| {
+        let (median_ms, min_ms) = time_it(args.warmup, runs, step);
+        let f = Figure {
+            name: figure_name,
+            device: name.clone(),
+            median_ms,
+            min_ms,
+            runs,
+            peak_rss_mib: peak_rss_mib(),
+        };
+        if args.json {
             println!("{}", serde_json::to_string(&f).unwrap_or_default());
         } else {
             println!(
@@ -193,21 +203,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         } else {
             args.runs
         };
-        let (med, min) = time_it(args.warmup, runs, || {
+        measure(format!("g_infer_{size}"), runs, &mut || {
             let y = g.forward(x.clone());
             let _ = y.into_data();
         });
-        report(
-            Figure {
-                name: format!("g_infer_{size}"),
-                device: name.clone(),
-                median_ms: med,
-                min_ms: min,
-                runs,
-                peak_rss_mib: peak_rss_mib(),
-            },
-            args.json,
-        );
     }
 
     if !args.skip_train && (wants(Only::TrainFull) || wants(Only::TrainInit)) {
@@ -220,31 +219,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let batch = synthetic_batch(args.batch, args.train_size, &device);
         let live = LiveParams::default();
         let runs = args.runs.min(3);
-        let mut figure = |figure_name: String, step: &mut dyn FnMut()| {
-            let (med, min) = time_it(args.warmup, runs, step);
-            report(
-                Figure {
-                    name: figure_name,
-                    device: name.clone(),
-                    median_ms: med,
-                    min_ms: min,
-                    runs,
-                    peak_rss_mib: peak_rss_mib(),
-                },
-                args.json,
-            );
-        };
         if wants(Only::TrainFull) {
-            figure(
+            measure(
                 format!("train_full_b{}_{}", args.batch, args.train_size),
+                runs,
                 &mut || {
                     let _ = nets.adversarial_step(&batch, &live, &ad);
                 },
             );
         }
         if wants(Only::TrainInit) {
-            figure(
+            measure(
                 format!("train_init_b{}_{}", args.batch, args.train_size),
+                runs,
                 &mut || {
                     let _ = nets.init_step(&batch, &live, &ad);
                 },

@@ -161,31 +161,63 @@ pub fn conv_reflect(x: &Map, w: &[f32], cout: usize, g: ConvGeom) -> Map {
             }
             // SAFETY: block b owns columns p0..p0+nb of every output row.
             unsafe {
-                gemm::gemm(
+                gemm_rows(
                     cout,
                     nb,
                     kdim,
                     dst.get().add(p0),
-                    1,
-                    n as isize,
-                    false,
+                    n,
                     w.as_ptr(),
-                    1,
-                    kdim as isize,
                     col.as_ptr(),
-                    1,
-                    nb as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
+                    nb,
                 );
             }
         })
     });
     out
+}
+
+/// Single-threaded `dst[m, nb] = a[m, k] · b[k, nb]`, all row-major: `a` packed,
+/// `dst` and `b` with row strides `dst_rs` and `b_rs` (callers parallelise over
+/// column blocks).
+///
+/// # Safety
+/// The pointers must be valid for those extents and `dst` must not alias `a` or `b`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_rows(
+    m: usize,
+    nb: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    a: *const f32,
+    b: *const f32,
+    b_rs: usize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        gemm::gemm(
+            m,
+            nb,
+            k,
+            dst,
+            1,
+            dst_rs as isize,
+            false,
+            a,
+            1,
+            k as isize,
+            b,
+            1,
+            b_rs as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
 }
 
 /// 1x1 convolution without bias: `out[cout, hw] = W[cout, cin] · x[cin, hw]`.
@@ -200,26 +232,15 @@ pub fn conv1x1(x: &Map, w: &[f32], cout: usize) -> Map {
         let nb = block.min(n - p0);
         // SAFETY: block b owns output columns p0..p0+nb; the input is only read.
         unsafe {
-            gemm::gemm(
+            gemm_rows(
                 cout,
                 nb,
                 x.c,
                 dst.get().add(p0),
-                1,
-                n as isize,
-                false,
+                n,
                 w.as_ptr(),
-                1,
-                x.c as isize,
                 (src as *const f32).add(p0),
-                1,
-                n as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
+                n,
             );
         }
     });
