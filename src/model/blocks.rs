@@ -4,7 +4,8 @@
 use burn::module::{Module, Param, RunningState};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::tensor::activation::leaky_relu;
+
+use super::{fast_conv, fast_norm};
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Distribution, Tensor};
 
@@ -15,12 +16,7 @@ pub const NORM_EPSILON: f64 = 1e-5;
 
 /// GroupNorm with one group — LayerNorm over `C, H, W` of each sample — with a
 /// per-channel scale `gamma` and shift `beta` (PyTorch's `GroupNorm(1, C)`).
-///
-/// The statistics are nested means (over W, then H, then C) rather than one
-/// reduction over `C*H*W` elements: on wgpu (seen on Mesa lavapipe) Burn 0.22's
-/// single large reduction lost accuracy above ~2^18 elements (0.07 error on a
-/// 64x72x96 map, found by `tests/wgpu.rs`), while equal-count nested means are
-/// exact and every reduction stays small.
+/// Computed by [`fast_norm::layer_norm_act`] (fused CPU kernels on Flex).
 #[derive(Module, Debug)]
 pub struct LayerNorm2d {
     /// `[C]` scale, initialised to 1 (port key suffix `.weight`).
@@ -43,17 +39,12 @@ impl LayerNorm2d {
 
     /// `[B, C, H, W]` -> `[B, C, H, W]`, each sample normalised over C, H, W.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, c, _, _] = x.dims();
-        let mean = x.clone().mean_dim(3).mean_dim(2).mean_dim(1); // [B, 1, 1, 1]
-        let centered = x - mean;
-        let var = centered
-            .clone()
-            .square()
-            .mean_dim(3)
-            .mean_dim(2)
-            .mean_dim(1); // [B, 1, 1, 1]
-        let normalized = centered / var.add_scalar(self.epsilon).sqrt();
-        normalized * self.gamma.val().reshape([1, c, 1, 1]) + self.beta.val().reshape([1, c, 1, 1])
+        self.forward_act(x, None)
+    }
+
+    /// The norm followed by LeakyReLU(`slope`) when given, as one op on the CPU.
+    pub fn forward_act(&self, x: Tensor<4>, slope: Option<f64>) -> Tensor<4> {
+        fast_norm::layer_norm_act(x, self.gamma.val(), self.beta.val(), self.epsilon, slope)
     }
 }
 
@@ -201,8 +192,8 @@ impl CnlSpec {
 impl ConvNormLReLU {
     /// `[B, cin, H, W]` -> `[B, cout, H', W']` (H' = H for stride 1, floor(H/2) for stride 2).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(self.pad.apply(x));
-        leaky_relu(self.norm.forward(x), LEAKY_SLOPE)
+        let x = fast_conv::forward(&self.conv, self.pad.apply(x));
+        self.norm.forward_act(x, Some(LEAKY_SLOPE))
     }
 }
 
@@ -243,7 +234,7 @@ impl InvertedResBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self.expand.forward(x.clone());
         let y = self.depthwise.forward(y);
-        let y = self.norm.forward(self.project.forward(y));
+        let y = self.norm.forward(fast_conv::forward(&self.project, y));
         if self.residual { x + y } else { y }
     }
 }
@@ -324,7 +315,7 @@ impl SpectralConv2d {
             (x, [(p.top, p.bottom), (p.left, p.right)])
         };
         let options = burn::tensor::ops::ConvOptions::new_with_padding(stride, padding, [1, 1], 1);
-        burn::tensor::module::conv2d(x, weight, None, options)
+        fast_conv::conv2d(x, weight, None, options)
     }
 }
 

@@ -74,12 +74,12 @@ impl Discriminator {
         let mut y = x;
         for stage in &self.stages {
             y = stage.conv.forward(y);
-            if let Some(norm) = &stage.norm {
-                y = norm.forward(y);
-            }
-            if stage.activate {
-                y = leaky_relu(y, LEAKY_SLOPE);
-            }
+            let slope = stage.activate.then_some(LEAKY_SLOPE);
+            y = match &stage.norm {
+                Some(norm) => norm.forward_act(y, slope),
+                None if stage.activate => leaky_relu(y, LEAKY_SLOPE),
+                None => y,
+            };
         }
         y
     }

@@ -8,6 +8,8 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+
+use super::fast_conv;
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Tensor};
 
@@ -127,7 +129,7 @@ impl Generator {
         for layer in &self.block_e {
             y = layer.forward(y);
         }
-        tanh(self.out_layer.forward(y)) // [B, 3, H, W]
+        tanh(fast_conv::forward(&self.out_layer, y)) // [B, 3, H, W]
     }
 
     fn up(&self, x: Tensor<4>, target: [usize; 2]) -> Tensor<4> {

@@ -4,6 +4,8 @@
 pub mod blocks;
 pub mod cpu;
 pub mod discriminator;
+pub mod fast_conv;
+pub mod fast_norm;
 pub mod generator;
 pub mod upsample;
 pub mod vgg;

@@ -15,6 +15,8 @@ use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::fast_conv;
+
 /// Conv widths up to conv4_4; `0` marks a 2x2 max-pool.
 const PLAN: [usize; 15] = [
     64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512,
@@ -112,7 +114,7 @@ impl Vgg19 {
             if c == 0 {
                 y = max_pool2d(y, MaxPoolOptions::new([2, 2]));
             } else {
-                y = self.convs[conv].forward(y);
+                y = fast_conv::forward(&self.convs[conv], y);
                 if conv != last {
                     y = relu(y);
                 }

@@ -42,14 +42,19 @@ impl Map {
 
 /// A raw pointer that may be shared across rayon tasks writing disjoint ranges.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
+pub(crate) struct SendPtr(*mut f32);
 // SAFETY: every user writes a range no other task touches.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
 impl SendPtr {
+    /// Wraps a pointer whose users write disjoint ranges.
+    pub(crate) fn new(p: *mut f32) -> Self {
+        Self(p)
+    }
+
     /// The pointer (a method, so closures capture the whole `Send` wrapper).
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -112,7 +117,7 @@ pub fn conv_reflect(x: &Map, w: &[f32], cout: usize, g: ConvGeom) -> Map {
                 .collect()
         })
         .collect();
-    let dst = SendPtr(out.data.as_mut_ptr());
+    let dst = SendPtr::new(out.data.as_mut_ptr());
     let block = BLOCK;
     let blocks = n.div_ceil(block);
     (0..blocks).into_par_iter().for_each(|b| {
@@ -196,21 +201,44 @@ unsafe fn gemm_rows(
 ) {
     // SAFETY: forwarded from the caller.
     unsafe {
+        gemm_strided(
+            (m, nb, k),
+            (dst, dst_rs as isize, 1, false),
+            (a, k as isize, 1),
+            (b, b_rs as isize, 1),
+        );
+    }
+}
+
+/// Single-threaded `dst[m, n] (+)= lhs[m, k] · rhs[k, n]` with any row / column
+/// strides, so transposed operands need no copy. `dst` is `(ptr, row stride,
+/// column stride, accumulate)`; `lhs` and `rhs` are `(ptr, row stride, column stride)`.
+///
+/// # Safety
+/// The pointers must be valid for those extents and `dst` must not alias the operands.
+pub(crate) unsafe fn gemm_strided(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_rs, dst_cs, accumulate): (*mut f32, isize, isize, bool),
+    (lhs, lhs_rs, lhs_cs): (*const f32, isize, isize),
+    (rhs, rhs_rs, rhs_cs): (*const f32, isize, isize),
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
         gemm::gemm(
             m,
-            nb,
+            n,
             k,
             dst,
-            1,
-            dst_rs as isize,
-            false,
-            a,
-            1,
-            k as isize,
-            b,
-            1,
-            b_rs as isize,
-            0.0,
+            dst_cs,
+            dst_rs,
+            accumulate,
+            lhs,
+            lhs_cs,
+            lhs_rs,
+            rhs,
+            rhs_cs,
+            rhs_rs,
+            1.0,
             1.0,
             false,
             false,
@@ -224,7 +252,7 @@ unsafe fn gemm_rows(
 pub fn conv1x1(x: &Map, w: &[f32], cout: usize) -> Map {
     let n = x.plane();
     let mut out = Map::zeros(cout, x.h, x.w);
-    let dst = SendPtr(out.data.as_mut_ptr());
+    let dst = SendPtr::new(out.data.as_mut_ptr());
     let src = x.data.as_ptr() as usize;
     let block = 2048;
     (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
@@ -318,7 +346,7 @@ impl Moments {
 
 /// Sum of `v` in f64, accumulated in 16 independent f32 lanes per 1024-value
 /// chunk so that it vectorises (a plain f64 fold is one add per 4 cycles).
-fn sum_f64(v: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+pub(crate) fn sum_f64(v: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     let mut total = 0f64;
     for chunk in v.chunks(1024) {
         let mut acc = [0f32; 16];

@@ -10,7 +10,9 @@
 //! GroupNorm with statistics given from outside — what seam-free tiling needs
 //! (see [`crate::convert`]).
 
+pub mod conv;
 pub mod kernels;
+pub mod norm;
 
 use burn::tensor::Tensor;
 

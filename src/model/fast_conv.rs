@@ -1,0 +1,308 @@
+//! The convolution every network here trains with: Burn's `conv2d` everywhere
+//! except on Flex (the CPU), where a backend extension runs the im2col + GEMM
+//! kernels of [`crate::model::cpu::conv`] forward *and* backward, with its own
+//! autodiff node.
+//!
+//! Why: Burn's default conv backward on Flex computes the weight gradient as a
+//! convolution whose kernel is the whole output gradient (GEMMs 9 columns wide)
+//! and the input gradient through a transposed convolution; together they made
+//! the full training step ~3x slower than PyTorch's. The gradients are the same
+//! quantities, checked against Burn's own in `tests/fast_conv.rs`.
+
+use burn::backend::TensorMetadata;
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+
+use super::cpu::conv::{self, ConvShape};
+
+/// Convolution with a hand-written backward pass (groups 1, dilation 1, `f32`).
+///
+/// Implemented for Flex (the kernels) and for `Autodiff<Flex>` (the graph node);
+/// [`conv2d`] only routes tensors of those backends here.
+#[backend_extension(Flex, Autodiff)]
+pub trait FastConvBackend: Backend {
+    /// `x` `[B, Cin, H, W]`, `weight` `[Cout, Cin, Kh, Kw]`, `bias` `[Cout]` → `[B, Cout, H', W']`.
+    fn fast_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+
+    /// Gradient of [`Self::fast_conv2d`] with respect to `x` (`[B, Cin, H, W]`).
+    fn fast_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+
+    /// Gradient with respect to `weight` (`[Cout, Cin, Kh, Kw]`).
+    fn fast_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+
+    /// Gradient with respect to `bias` (`[Cout]`).
+    fn fast_conv2d_bias_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+}
+
+/// The kernels' geometry for these operands.
+fn shape_of(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> ConvShape {
+    let [batch, cin, h, w] = x.shape().dims();
+    let [cout, _, kh, kw] = weight.shape().dims();
+    let [(pt, pb), (pl, pr)] = options.padding;
+    let [sh, sw] = options.stride;
+    ConvShape {
+        batch,
+        cin,
+        h,
+        w,
+        cout,
+        kh,
+        kw,
+        sh,
+        sw,
+        pad_top: pt,
+        pad_left: pl,
+        oh: (h + pt + pb - kh) / sh + 1,
+        ow: (w + pl + pr - kw) / sw + 1,
+    }
+}
+
+/// Contiguous `f32` values of a Flex tensor (a copy only when it is a strided view).
+fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .map(<[f32]>::to_vec)
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+impl FastConvBackend for Flex {
+    fn fast_conv2d(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let s = shape_of(&x, &weight, &options);
+        let out = conv::forward(&s, &values(&x), &values(&weight), &values(&bias));
+        flex_tensor(out, [s.batch, s.cout, s.oh, s.ow])
+    }
+
+    fn fast_conv2d_x_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let s = shape_of(&x, &weight, &options);
+        let dx = conv::input_grad(&s, &values(&weight), &values(&output_grad));
+        flex_tensor(dx, [s.batch, s.cin, s.h, s.w])
+    }
+
+    fn fast_conv2d_weight_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let s = shape_of(&x, &weight, &options);
+        let dw = conv::weight_grad(&s, &values(&x), &values(&output_grad));
+        flex_tensor(dw, [s.cout, s.cin, s.kh, s.kw])
+    }
+
+    fn fast_conv2d_bias_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output_grad: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        let s = shape_of(&x, &weight, &options);
+        let db = conv::bias_grad(&s, &values(&output_grad));
+        FlexTensor::from_data(TensorData::new(db, [s.cout]))
+    }
+}
+
+/// The autodiff node: keeps `x` and `weight`, and asks the inner backend for
+/// only the gradients some parent needs (a frozen VGG gets no weight gradient).
+#[derive(Debug)]
+struct FastConvNode;
+
+impl<B: Backend + FastConvBackend> Backward<B, 3> for FastConvNode {
+    type State = (NodeId, NodeId, ConvOptions<2>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_id, w_id, options) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_id);
+        let w = checkpointer.retrieve_node_output::<FloatTensor<B>>(w_id);
+        if let Some(node) = node_x {
+            let g = B::fast_conv2d_x_backward(x.clone(), w.clone(), grad.clone(), options.clone());
+            grads.register::<B>(node.id, g);
+        }
+        if let Some(node) = node_w {
+            let g =
+                B::fast_conv2d_weight_backward(x.clone(), w.clone(), grad.clone(), options.clone());
+            grads.register::<B>(node.id, g);
+        }
+        if let Some(node) = node_b {
+            grads.register::<B>(node.id, B::fast_conv2d_bias_backward(x, w, grad, options));
+        }
+    }
+}
+
+impl<B: Backend + FastConvBackend, C: CheckpointStrategy> FastConvBackend for Autodiff<B, C> {
+    fn fast_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        match FastConvNode
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_id = prep.checkpoint(&x);
+                let w_id = prep.checkpoint(&weight);
+                let out = B::fast_conv2d(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                    options.clone(),
+                );
+                prep.finish((x_id, w_id, options), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fast_conv2d(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                options,
+            )),
+        }
+    }
+
+    // The backward helpers are only ever called on the inner backend by the node above.
+    fn fast_conv2d_x_backward(
+        _x: FloatTensor<Self>,
+        _weight: FloatTensor<Self>,
+        _output_grad: FloatTensor<Self>,
+        _options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        unreachable!("conv backward runs on the inner backend")
+    }
+
+    fn fast_conv2d_weight_backward(
+        _x: FloatTensor<Self>,
+        _weight: FloatTensor<Self>,
+        _output_grad: FloatTensor<Self>,
+        _options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        unreachable!("conv backward runs on the inner backend")
+    }
+
+    fn fast_conv2d_bias_backward(
+        _x: FloatTensor<Self>,
+        _weight: FloatTensor<Self>,
+        _output_grad: FloatTensor<Self>,
+        _options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        unreachable!("conv backward runs on the inner backend")
+    }
+}
+
+/// Whether [`conv2d`] takes the CPU kernels for this device and these options.
+pub fn uses_cpu_kernels(device: &Device, options: &ConvOptions<2>, dtype: DType) -> bool {
+    device.clone().inner() == Device::flex()
+        && options.groups == 1
+        && options.dilation == [1, 1]
+        && dtype == DType::F32
+}
+
+/// 2-D convolution, `x` `[B, Cin, H, W]` → `[B, Cout, H', W']`, with zero padding
+/// from `options`. Same results and gradients as `burn::tensor::module::conv2d`;
+/// on Flex (with or without autodiff) it runs the CPU kernels.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    let device = x.device();
+    if !uses_cpu_kernels(&device, &options, x.dtype()) {
+        return burn::tensor::module::conv2d(x, weight, bias, options);
+    }
+    // A zero bias keeps one node shape; untracked, it costs no gradient.
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &device));
+    let out = <Dispatch as FastConvBackend>::fast_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        options,
+    );
+    Tensor::from_dispatch(out)
+}
+
+/// `conv.forward(x)` through [`conv2d`] (the same padding rule as Burn's
+/// `Conv2d::forward`); the CPU kernels on Flex.
+pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let (rows, cols) = match conv.padding {
+        PaddingConfig2d::Valid => ((0, 0), (0, 0)),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => ((top, bottom), (left, right)),
+        // TF/Keras "same": the extra pixel goes at the end.
+        PaddingConfig2d::Same => (
+            same_padding(conv.kernel_size[0], conv.stride[0], h),
+            same_padding(conv.kernel_size[1], conv.stride[1], w),
+        ),
+    };
+    let options =
+        ConvOptions::new_with_padding(conv.stride, [rows, cols], conv.dilation, conv.groups);
+    conv2d(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        options,
+    )
+}
+
+/// `(begin, end)` padding that keeps `ceil(n / stride)` outputs (Burn's rule).
+fn same_padding(kernel: usize, stride: usize, n: usize) -> (usize, usize) {
+    let out = n.div_ceil(stride);
+    let total = (out.saturating_sub(1) * stride + kernel).saturating_sub(n);
+    (total / 2, total - total / 2)
+}

@@ -1,0 +1,216 @@
+//! The CPU training ops against the same maths from Burn's own ops on Flex: same
+//! outputs and the same gradients for every input.
+//! - `model::fast_conv` vs `burn::tensor::module::conv2d`, over the strides,
+//!   paddings and kernel sizes the three networks use;
+//! - `model::fast_norm` (GroupNorm(1, C) + LeakyReLU) vs `layer_norm_ops` + `leaky_relu`.
+
+use burn::tensor::activation::leaky_relu;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+use photo2anime::model::fast_conv::{conv2d, uses_cpu_kernels};
+use photo2anime::model::fast_norm::{layer_norm_act, layer_norm_ops};
+
+fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    let scale = b.clone().abs().max().into_scalar::<f32>().max(1e-6);
+    (a - b).abs().max().into_scalar::<f32>() / scale
+}
+
+struct Case {
+    batch: usize,
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    stride: usize,
+    /// `[(top, bottom), (left, right)]`.
+    padding: [(usize, usize); 2],
+    bias: bool,
+    weight_trainable: bool,
+}
+
+fn check(c: Case) {
+    let dev = Device::flex().autodiff();
+    let options = ConvOptions::new_with_padding([c.stride; 2], c.padding, [1, 1], 1);
+    assert!(uses_cpu_kernels(&dev, &options, burn::tensor::DType::F32));
+    let x = Tensor::<4>::random(
+        [c.batch, c.cin, c.h, c.w],
+        Distribution::Normal(0.0, 1.0),
+        &dev,
+    );
+    let w = Tensor::<4>::random(
+        [c.cout, c.cin, c.k, c.k],
+        Distribution::Normal(0.0, 0.5),
+        &dev,
+    );
+    let b = Tensor::<1>::random([c.cout], Distribution::Normal(0.0, 1.0), &dev);
+    // A random linear loss, so every output position gets its own gradient.
+    let run = |fast: bool| {
+        let x = x.clone().detach().require_grad();
+        let w = if c.weight_trainable {
+            w.clone().detach().require_grad()
+        } else {
+            w.clone().detach()
+        };
+        let b = c.bias.then(|| b.clone().detach().require_grad());
+        let y = if fast {
+            conv2d(x.clone(), w.clone(), b.clone(), options.clone())
+        } else {
+            burn::tensor::module::conv2d(x.clone(), w.clone(), b.clone(), options.clone())
+        };
+        let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &Device::flex());
+        (y, x, w, b, r)
+    };
+    let (y_fast, x_f, w_f, b_f, r) = run(true);
+    let (y_ref, x_r, w_r, b_r, _) = run(false);
+    assert_eq!(y_fast.dims(), y_ref.dims());
+    let r = Tensor::<4>::from_data(r.into_data(), &dev);
+    let g_fast = (y_fast.clone() * r.clone()).sum().backward();
+    let g_ref = (y_ref.clone() * r).sum().backward();
+    let tol = 1e-5;
+    let d = max_rel_diff(y_fast.detach(), y_ref.detach());
+    assert!(d < tol, "forward differs by {d}");
+    let gx = max_rel_diff(x_f.grad(&g_fast).unwrap(), x_r.grad(&g_ref).unwrap());
+    assert!(gx < tol, "input gradient differs by {gx}");
+    if c.weight_trainable {
+        let gw = max_rel_diff(w_f.grad(&g_fast).unwrap(), w_r.grad(&g_ref).unwrap());
+        assert!(gw < tol, "weight gradient differs by {gw}");
+    } else {
+        assert!(
+            w_f.grad(&g_fast).is_none(),
+            "a frozen weight got a gradient"
+        );
+    }
+    if let (Some(bf), Some(br)) = (b_f, b_r) {
+        let gb = max_rel_diff(bf.grad(&g_fast).unwrap(), br.grad(&g_ref).unwrap());
+        assert!(gb < tol, "bias gradient differs by {gb}");
+    }
+}
+
+fn case(
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    stride: usize,
+    pad: [(usize, usize); 2],
+) -> Case {
+    Case {
+        batch: 2,
+        cin,
+        cout,
+        h,
+        w,
+        k,
+        stride,
+        padding: pad,
+        bias: false,
+        weight_trainable: true,
+    }
+}
+
+#[test]
+fn vgg_conv_3x3_pad1_with_bias_and_frozen_weight() {
+    check(Case {
+        bias: true,
+        weight_trainable: false,
+        ..case(4, 6, 19, 23, 3, 1, [(1, 1), (1, 1)])
+    });
+}
+
+#[test]
+fn conv_3x3_pad1_with_trainable_bias_over_many_bands() {
+    // 40 rows of 50: several bands per image, so both parities of the input
+    // gradient's band schedule run.
+    check(Case {
+        batch: 3,
+        bias: true,
+        ..case(5, 7, 40, 50, 3, 1, [(1, 1), (1, 1)])
+    });
+}
+
+#[test]
+fn discriminator_stride2_pads_top_left_only() {
+    check(case(3, 8, 17, 14, 3, 2, [(1, 0), (1, 0)]));
+}
+
+#[test]
+fn generator_stride2_pads_bottom_right_only() {
+    check(case(4, 4, 16, 21, 3, 2, [(0, 1), (0, 1)]));
+}
+
+#[test]
+fn generator_7x7_and_1x1_and_unpadded() {
+    check(case(3, 5, 13, 15, 7, 1, [(3, 3), (3, 3)]));
+    check(case(6, 4, 9, 11, 1, 1, [(0, 0), (0, 0)]));
+    check(case(3, 4, 12, 9, 3, 1, [(0, 0), (0, 0)]));
+}
+
+#[test]
+fn non_flex_devices_keep_burns_conv() {
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    assert!(uses_cpu_kernels(
+        &Device::flex(),
+        &options,
+        burn::tensor::DType::F32
+    ));
+    let depthwise = ConvOptions::new([1, 1], [1, 1], [1, 1], 4);
+    assert!(!uses_cpu_kernels(
+        &Device::flex(),
+        &depthwise,
+        burn::tensor::DType::F32
+    ));
+}
+
+fn check_norm(shape: [usize; 4], slope: Option<f64>) {
+    let dev = Device::flex().autodiff();
+    let x = Tensor::<4>::random(shape, Distribution::Normal(0.3, 2.0), &dev);
+    // Random scale and shift, so the activation sees both signs everywhere.
+    let gamma = Tensor::<1>::random([shape[1]], Distribution::Normal(0.0, 1.0), &dev);
+    let beta = Tensor::<1>::random([shape[1]], Distribution::Normal(0.0, 1.0), &dev);
+    let r = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &dev);
+    let run = |fast: bool| {
+        let (x, g, b) = (
+            x.clone().detach().require_grad(),
+            gamma.clone().detach().require_grad(),
+            beta.clone().detach().require_grad(),
+        );
+        let y = if fast {
+            layer_norm_act(x.clone(), g.clone(), b.clone(), 1e-5, slope)
+        } else {
+            let y = layer_norm_ops(x.clone(), g.clone(), b.clone(), 1e-5);
+            slope.map_or(y.clone(), |k| leaky_relu(y, k))
+        };
+        let grads = (y.clone() * r.clone()).sum().backward();
+        (
+            y.detach(),
+            [
+                x.grad(&grads).unwrap(),
+                g.grad(&grads).unwrap().unsqueeze::<4>(),
+                b.grad(&grads).unwrap().unsqueeze::<4>(),
+            ],
+        )
+    };
+    let (y_fast, g_fast) = run(true);
+    let (y_ref, g_ref) = run(false);
+    let d = max_rel_diff(y_fast, y_ref);
+    assert!(d < 1e-5, "norm forward differs by {d}");
+    for (name, (a, b)) in ["x", "gamma", "beta"]
+        .iter()
+        .zip(g_fast.into_iter().zip(g_ref))
+    {
+        let d = max_rel_diff(a, b);
+        assert!(d < 1e-4, "norm gradient of {name} differs by {d}");
+    }
+}
+
+#[test]
+fn norm_with_leaky_relu_matches_burn_ops() {
+    check_norm([3, 5, 7, 9], Some(0.2));
+}
+
+#[test]
+fn norm_without_activation_matches_burn_ops() {
+    check_norm([2, 4, 33, 31], None);
+}
