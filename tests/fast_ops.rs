@@ -214,3 +214,23 @@ fn norm_with_leaky_relu_matches_burn_ops() {
 fn norm_without_activation_matches_burn_ops() {
     check_norm([2, 4, 33, 31], None);
 }
+
+#[test]
+fn lone_leaky_relu_matches_burn() {
+    let dev = Device::flex().autodiff();
+    let x0 = Tensor::<4>::random([2, 3, 5, 7], Distribution::Normal(0.0, 1.0), &dev);
+    let r = Tensor::<4>::random([2, 3, 5, 7], Distribution::Normal(0.0, 1.0), &dev);
+    let run = |fast: bool| {
+        let x = x0.clone().detach().require_grad();
+        let y = if fast {
+            photo2anime::model::fast_norm::leaky_relu_act(x.clone(), 0.2)
+        } else {
+            leaky_relu(x.clone(), 0.2)
+        };
+        let grads = (y.clone() * r.clone()).sum().backward();
+        (y.detach(), x.grad(&grads).unwrap())
+    };
+    let ((y1, g1), (y2, g2)) = (run(true), run(false));
+    assert!(max_rel_diff(y1, y2) < 1e-6);
+    assert!(max_rel_diff(g1, g2) < 1e-6);
+}

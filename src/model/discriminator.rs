@@ -3,10 +3,10 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 
 use super::blocks::{LEAKY_SLOPE, LayerNorm2d, Padding, SpectralConv2d};
+use super::fast_norm;
 
 /// Discriminator settings (the published `ch=64, n_dis=3` network has no knobs).
 #[derive(Config, Debug)]
@@ -77,7 +77,7 @@ impl Discriminator {
             let slope = stage.activate.then_some(LEAKY_SLOPE);
             y = match &stage.norm {
                 Some(norm) => norm.forward_act(y, slope),
-                None if stage.activate => leaky_relu(y, LEAKY_SLOPE),
+                None if stage.activate => fast_norm::leaky_relu_act(y, LEAKY_SLOPE),
                 None => y,
             };
         }

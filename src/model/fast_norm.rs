@@ -27,9 +27,12 @@ pub trait FastNormBackend: Backend {
         eps: f64,
         slope: f32,
     ) -> FloatTensor<Self>;
+
+    /// LeakyReLU(`slope`) of `x` (any shape).
+    fn fast_leaky_relu(x: FloatTensor<Self>, slope: f32) -> FloatTensor<Self>;
 }
 
-/// The backward kernel the autodiff node calls on the inner backend.
+/// The backward kernels the autodiff nodes call on the inner backend.
 pub trait NormKernels: Backend {
     /// `(dx, dgamma, dbeta)` of [`FastNormBackend::fast_norm_act`] for the output gradient `dy`.
     fn norm_act_backward(
@@ -40,6 +43,13 @@ pub trait NormKernels: Backend {
         eps: f64,
         slope: f32,
     ) -> [FloatTensor<Self>; 3];
+
+    /// `dx` of [`FastNormBackend::fast_leaky_relu`] for the output gradient `dy`.
+    fn leaky_relu_backward(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        slope: f32,
+    ) -> FloatTensor<Self>;
 }
 
 fn shape_of(x: &FlexTensor) -> NormShape {
@@ -92,6 +102,11 @@ impl FastNormBackend for Flex {
         );
         flex(y, x.shape().dims::<4>())
     }
+
+    fn fast_leaky_relu(x: FlexTensor, slope: f32) -> FlexTensor {
+        let y = norm::leaky_relu(&values(&x), slope);
+        FlexTensor::from_data(TensorData::new(y, x.shape()))
+    }
 }
 
 impl NormKernels for Flex {
@@ -118,6 +133,34 @@ impl NormKernels for Flex {
             flex(dg, [s.c]),
             flex(db, [s.c]),
         ]
+    }
+
+    fn leaky_relu_backward(x: FlexTensor, dy: FlexTensor, slope: f32) -> FlexTensor {
+        let dx = norm::leaky_relu_backward(&values(&x), &values(&dy), slope);
+        FlexTensor::from_data(TensorData::new(dx, x.shape()))
+    }
+}
+
+/// The autodiff node of the lone LeakyReLU: keeps `x` for the sign.
+#[derive(Debug)]
+struct LeakyReluNode;
+
+impl<B: Backend + NormKernels> Backward<B, 1> for LeakyReluNode {
+    type State = (NodeId, f32);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let dy = grads.consume::<B>(&ops.node);
+        let (x_id, slope) = ops.state;
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_id);
+            grads.register::<B>(node.id, B::leaky_relu_backward(x, dy, slope));
+        }
     }
 }
 
@@ -187,6 +230,31 @@ impl<B: Backend + FastNormBackend + NormKernels, C: CheckpointStrategy> FastNorm
             )),
         }
     }
+
+    fn fast_leaky_relu(x: FloatTensor<Self>, slope: f32) -> FloatTensor<Self> {
+        match LeakyReluNode
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_id = prep.checkpoint(&x);
+                prep.finish((x_id, slope), B::fast_leaky_relu(x.into_primitive(), slope))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fast_leaky_relu(x.into_primitive(), slope)),
+        }
+    }
+}
+
+/// LeakyReLU(`slope`): one pass each way on Flex, `burn::tensor::activation::leaky_relu` elsewhere.
+pub fn leaky_relu_act(x: Tensor<4>, slope: f64) -> Tensor<4> {
+    if !uses_cpu_kernels(&x.device(), x.dtype()) {
+        return leaky_relu(x, slope);
+    }
+    Tensor::from_dispatch(<Dispatch as FastNormBackend>::fast_leaky_relu(
+        x.into_dispatch(),
+        slope as f32,
+    ))
 }
 
 /// Whether [`layer_norm_act`] takes the CPU kernels for this device.

@@ -161,3 +161,29 @@ pub fn backward(
         });
     (dx, dgamma, dbeta)
 }
+
+/// LeakyReLU(`slope`) on its own (the discriminator's unnormalised stages).
+pub fn leaky_relu(x: &[f32], slope: f32) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(1 << 16)
+        .zip(x.par_chunks(1 << 16))
+        .for_each(|(o, i)| {
+            o.iter_mut()
+                .zip(i)
+                .for_each(|(o, &v)| *o = if v >= 0.0 { v } else { v * slope });
+        });
+    y
+}
+
+/// Gradient of [`leaky_relu`]: `dy` where `x >= 0`, `slope * dy` elsewhere.
+pub fn leaky_relu_backward(x: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
+    let mut dx = vec![0f32; x.len()];
+    dx.par_chunks_mut(1 << 16)
+        .zip(x.par_chunks(1 << 16).zip(dy.par_chunks(1 << 16)))
+        .for_each(|(o, (xs, gs))| {
+            for ((o, &v), &d) in o.iter_mut().zip(xs).zip(gs) {
+                *o = if v >= 0.0 { d } else { d * slope };
+            }
+        });
+    dx
+}
