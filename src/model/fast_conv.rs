@@ -21,9 +21,10 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor};
 
 use super::cpu::conv::{self, ConvShape};
+use super::cpu::{flex_tensor, flex_values};
 
 /// Convolution with a hand-written backward pass (groups 1, dilation 1, `f32`).
 ///
@@ -90,23 +91,6 @@ fn shape_of(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Co
     }
 }
 
-/// Contiguous `f32` values of a Flex tensor (a copy only when it is a strided view).
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<f32>()
-                .map(<[f32]>::to_vec)
-                .unwrap_or_default(),
-        ),
-    }
-}
-
-fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 impl FastConvBackend for Flex {
     fn fast_conv2d(
         x: FlexTensor,
@@ -115,7 +99,12 @@ impl FastConvBackend for Flex {
         options: ConvOptions<2>,
     ) -> FlexTensor {
         let s = shape_of(&x, &weight, &options);
-        let out = conv::forward(&s, &values(&x), &values(&weight), &values(&bias));
+        let out = conv::forward(
+            &s,
+            &flex_values(&x),
+            &flex_values(&weight),
+            &flex_values(&bias),
+        );
         flex_tensor(out, [s.batch, s.cout, s.oh, s.ow])
     }
 }
@@ -128,7 +117,7 @@ impl ConvKernels for Flex {
         options: ConvOptions<2>,
     ) -> FlexTensor {
         let s = shape_of(&x, &weight, &options);
-        let dx = conv::input_grad(&s, &values(&weight), &values(&output_grad));
+        let dx = conv::input_grad(&s, &flex_values(&weight), &flex_values(&output_grad));
         flex_tensor(dx, [s.batch, s.cin, s.h, s.w])
     }
 
@@ -139,7 +128,7 @@ impl ConvKernels for Flex {
         options: ConvOptions<2>,
     ) -> FlexTensor {
         let s = shape_of(&x, &weight, &options);
-        let dw = conv::weight_grad(&s, &values(&x), &values(&output_grad));
+        let dw = conv::weight_grad(&s, &flex_values(&x), &flex_values(&output_grad));
         flex_tensor(dw, [s.cout, s.cin, s.kh, s.kw])
     }
 
@@ -150,8 +139,8 @@ impl ConvKernels for Flex {
         options: ConvOptions<2>,
     ) -> FlexTensor {
         let s = shape_of(&x, &weight, &options);
-        let db = conv::bias_grad(&s, &values(&output_grad));
-        FlexTensor::from_data(TensorData::new(db, [s.cout]))
+        let db = conv::bias_grad(&s, &flex_values(&output_grad));
+        flex_tensor(db, [s.cout])
     }
 }
 

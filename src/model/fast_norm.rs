@@ -14,6 +14,7 @@ use burn::tensor::activation::leaky_relu;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use super::cpu::norm::{self, NormShape};
+use super::cpu::{flex_tensor, flex_values};
 
 /// Normalisation over C, H, W per sample, then `* gamma[c] + beta[c]`, then
 /// LeakyReLU(`slope`) (`slope = 1` is no activation).
@@ -61,23 +62,6 @@ fn shape_of(x: &FlexTensor) -> NormShape {
     }
 }
 
-/// Contiguous `f32` values of a Flex tensor (a copy only for a strided view).
-fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<f32>()
-                .map(<[f32]>::to_vec)
-                .unwrap_or_default(),
-        ),
-    }
-}
-
-fn flex<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 /// LeakyReLU slope, or `None` for slope 1 (identity).
 fn activation(slope: f32) -> Option<f32> {
     (slope != 1.0).then_some(slope)
@@ -94,17 +78,17 @@ impl FastNormBackend for Flex {
         let s = shape_of(&x);
         let y = norm::forward(
             &s,
-            &values(&x),
-            &values(&gamma),
-            &values(&beta),
+            &flex_values(&x),
+            &flex_values(&gamma),
+            &flex_values(&beta),
             eps,
             activation(slope),
         );
-        flex(y, x.shape().dims::<4>())
+        flex_tensor(y, x.shape().dims::<4>())
     }
 
     fn fast_leaky_relu(x: FlexTensor, slope: f32) -> FlexTensor {
-        let y = norm::leaky_relu(&values(&x), slope);
+        let y = norm::leaky_relu(&flex_values(&x), slope);
         FlexTensor::from_data(TensorData::new(y, x.shape()))
     }
 }
@@ -121,22 +105,22 @@ impl NormKernels for Flex {
         let s = shape_of(&x);
         let (dx, dg, db) = norm::backward(
             &s,
-            &values(&x),
-            &values(&gamma),
-            &values(&beta),
-            &values(&dy),
+            &flex_values(&x),
+            &flex_values(&gamma),
+            &flex_values(&beta),
+            &flex_values(&dy),
             eps,
             activation(slope),
         );
         [
-            flex(dx, x.shape().dims::<4>()),
-            flex(dg, [s.c]),
-            flex(db, [s.c]),
+            flex_tensor(dx, x.shape().dims::<4>()),
+            flex_tensor(dg, [s.c]),
+            flex_tensor(db, [s.c]),
         ]
     }
 
     fn leaky_relu_backward(x: FlexTensor, dy: FlexTensor, slope: f32) -> FlexTensor {
-        let dx = norm::leaky_relu_backward(&values(&x), &values(&dy), slope);
+        let dx = norm::leaky_relu_backward(&flex_values(&x), &flex_values(&dy), slope);
         FlexTensor::from_data(TensorData::new(dx, x.shape()))
     }
 }

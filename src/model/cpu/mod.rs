@@ -14,6 +14,28 @@ pub mod conv;
 pub mod kernels;
 pub mod norm;
 
+use burn::backend::flex::FlexTensor;
+use burn::tensor::TensorData;
+
+/// Contiguous `f32` values of a Flex tensor: borrowed, or copied only when the
+/// tensor is a strided view (what the training kernels read).
+pub fn flex_values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .map(<[f32]>::to_vec)
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+/// A Flex tensor owning `values` (no copy).
+pub fn flex_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
 use burn::tensor::Tensor;
 
 use super::Generator;
