@@ -1,11 +1,9 @@
 //! `photo2anime bench`: generator inference at 256/512/1024, full and init-phase
 //! training steps at batch 4, 256², and peak memory — the figures to compare with
-//! the PyTorch peer (`../shared/bench/animegan_torch.py`) on the same machine;
-//! `--compare-pytorch` runs that peer and onnxruntime beside it ([`compare`]).
+//! the PyTorch peer (`../shared/bench/animegan_torch.py`) on the same machine. The
+//! developer tool `examples/compare_pytorch.rs` runs that peer and onnxruntime
+//! beside it.
 
-pub mod compare;
-
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -50,23 +48,6 @@ pub struct BenchArgs {
     /// Measure only these figures (default: all).
     #[arg(long, value_enum, num_args = 1..)]
     pub only: Vec<Only>,
-    /// Run the PyTorch peer and onnxruntime beside photo2anime, figure by figure,
-    /// with the same thread count, and print the ratio table.
-    #[arg(long)]
-    pub compare_pytorch: bool,
-    /// With `--compare-pytorch`: rounds of (photo2anime, PyTorch, onnxruntime) per
-    /// figure; medians over rounds are compared.
-    #[arg(long, default_value_t = 1)]
-    pub rounds: usize,
-    /// With `--compare-pytorch`: a Python with torch (and onnxruntime) to use instead
-    /// of the venv created under ~/.cache/photo2anime/bench-venv
-    /// (also `PHOTO2ANIME_BENCH_PYTHON`).
-    #[arg(long)]
-    pub python: Option<PathBuf>,
-    /// With `--compare-pytorch`: the peer script (also `PHOTO2ANIME_PEER_SCRIPT`;
-    /// default `../shared/bench/animegan_torch.py`).
-    #[arg(long)]
-    pub peer_script: Option<PathBuf>,
 }
 
 /// A group of figures for `--only`.
@@ -150,9 +131,6 @@ fn synthetic_batch(b: usize, s: usize, device: &Device) -> Batch {
 
 /// Measures every figure and prints them.
 pub fn run(args: BenchArgs) -> Result<()> {
-    if args.compare_pytorch {
-        return compare::run(&args);
-    }
     let wants = |o: Only| args.only.is_empty() || args.only.contains(&o);
     // A benchmark measures the backend asked for: wgpu runs on whatever adapter
     // exists, software rasterizers (lavapipe) included, and says which.

@@ -14,7 +14,10 @@ use crate::convert::{ConvertOptions, convert_batch, plan_jobs};
 use crate::device::{DeviceChoice, SelectedDevice, select};
 use crate::model::UpsampleMode;
 use crate::model_io::{export_safetensors, import_pytorch, load_generator};
-use crate::train::{Duration, FinishReason, Preset, TrainConfig, TrainEvent, Trainer};
+use crate::train::config::recipe;
+use crate::train::{
+    Duration, FinishReason, Preset, TrainCommand, TrainConfig, TrainEvent, Trainer,
+};
 
 /// Train an AnimeGANv2 photo-to-anime model on your own style and convert photos.
 /// Run without a subcommand to open the studio.
@@ -106,23 +109,23 @@ pub struct TrainArgs {
     /// Train for this many steps.
     #[arg(long, conflicts_with = "epochs")]
     pub steps: Option<usize>,
-    /// Train for this many epochs (default 101).
-    #[arg(long)]
+    /// Train for this many epochs.
+    #[arg(long, help = format!("Train for this many epochs (default {})", recipe::EPOCHS))]
     pub epochs: Option<usize>,
-    /// Content-only epochs at the start (default 10).
-    #[arg(long)]
+    /// Content-only epochs at the start.
+    #[arg(long, help = format!("Content-only epochs at the start (default {})", recipe::INIT_EPOCHS))]
     pub init_epochs: Option<usize>,
-    /// Training crop size (multiple of 8; default 256).
-    #[arg(long)]
+    /// Training crop size.
+    #[arg(long, help = format!("Training crop size (multiple of 8; default {})", recipe::IMAGE_SIZE))]
     pub size: Option<usize>,
-    /// Batch size (default 12).
-    #[arg(long)]
+    /// Batch size.
+    #[arg(long, help = format!("Batch size (default {})", recipe::BATCH_SIZE))]
     pub batch: Option<usize>,
-    /// Save samples every N steps (default 100).
-    #[arg(long)]
+    /// Save samples every N steps.
+    #[arg(long, help = format!("Save samples every N steps (default {})", recipe::SAMPLE_EVERY))]
     pub sample_every: Option<usize>,
-    /// Save a checkpoint every N steps (default 500).
-    #[arg(long)]
+    /// Save a checkpoint every N steps.
+    #[arg(long, help = format!("Save a checkpoint every N steps (default {})", recipe::CHECKPOINT_EVERY))]
     pub checkpoint_every: Option<usize>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Wgpu)]
@@ -133,8 +136,8 @@ pub struct TrainArgs {
     /// Resume the newest checkpoint of this run folder.
     #[arg(long, conflicts_with_all = ["photos", "style", "preset", "config", "run", "size", "batch"])]
     pub resume: Option<PathBuf>,
-    /// Seed of init, data order and crops (default 42).
-    #[arg(long)]
+    /// Seed of init, data order and crops.
+    #[arg(long, help = format!("Seed of init, data order and crops (default {})", recipe::SEED))]
     pub seed: Option<u64>,
 }
 
@@ -227,13 +230,57 @@ fn announce(device: SelectedDevice) -> SelectedDevice {
     device
 }
 
-fn default_run_name() -> String {
-    format!("run-{}", jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S"))
+/// Where a run without `--run` goes: the studio's naming rule,
+/// `checkpoints/run-YYYYMMDD-HHMMSS` (UTC), suffixed when taken.
+fn default_run_dir() -> PathBuf {
+    crate::train::run_dir::new_run_dir(&crate::checkpoints_dir())
+}
+
+/// What Ctrl-C / SIGTERM does at each moment of `photo2anime train`.
+const SIGNAL_PREPARING: u8 = 0;
+const SIGNAL_TRAINING: u8 = 1;
+const SIGNAL_STOPPING: u8 = 2;
+
+/// Installs the Ctrl-C / SIGTERM handler of `train`. While training, the first signal
+/// asks the trainer to stop (it saves a checkpoint and `train` exits 0); before
+/// training starts, or on a second signal, the process exits at once with status 130
+/// (every file the trainer writes is written atomically, so nothing is left half-done).
+fn install_stop_handler(
+    commands: crossbeam_channel::Sender<TrainCommand>,
+) -> Result<std::sync::Arc<std::sync::atomic::AtomicU8>> {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    let phase = std::sync::Arc::new(AtomicU8::new(SIGNAL_PREPARING));
+    let handler_phase = phase.clone();
+    ctrlc::set_handler(move || {
+        match handler_phase.compare_exchange(
+            SIGNAL_TRAINING,
+            SIGNAL_STOPPING,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        ) {
+            Ok(_) => {
+                eprintln!(
+                    "stopping: saving a checkpoint after the current step \
+                     (interrupt again to quit without saving)"
+                );
+                let _ = commands.send(TrainCommand::Stop);
+            }
+            Err(SIGNAL_PREPARING) => {
+                eprintln!("interrupted before training started; nothing to save");
+                std::process::exit(130);
+            }
+            Err(_) => {
+                eprintln!("interrupted again: quitting without saving");
+                std::process::exit(130);
+            }
+        }
+    })
+    .context("cannot install the Ctrl-C / SIGTERM handler")?;
+    Ok(phase)
 }
 
 /// Builds the run configuration from a base (file or defaults) and the flags.
 pub fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
-    let demo = crate::demo_dir();
     let mut config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -241,7 +288,7 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
             serde_json::from_str::<TrainConfig>(&text)
                 .with_context(|| format!("{}: not a valid config.json", path.display()))?
         }
-        None => TrainConfig::new(demo.join("photos"), demo.join("style")),
+        None => TrainConfig::default(),
     };
     if let Some(p) = &args.photos {
         config.photos_dir = p.clone();
@@ -290,6 +337,7 @@ fn train(args: TrainArgs) -> Result<()> {
     let device = announce(select(args.device));
     let (events_tx, events) = unbounded();
     let (commands_tx, commands) = unbounded();
+    let signal_phase = install_stop_handler(commands_tx.clone())?;
     let trainer = match &args.resume {
         Some(run_dir) => {
             let duration = args
@@ -300,13 +348,17 @@ fn train(args: TrainArgs) -> Result<()> {
         }
         None => {
             let config = train_config(&args)?;
-            let run_dir =
-                crate::checkpoints_dir().join(args.run.clone().unwrap_or_else(default_run_name));
+            let run_dir = match &args.run {
+                Some(name) => crate::checkpoints_dir().join(name),
+                None => default_run_dir(),
+            };
             Trainer::new(config, &run_dir, &device, events_tx)?
         }
     };
     eprintln!("{}", trainer.vgg_source().describe());
     let trainer_sample_every = trainer.config().sample_every;
+    // From here a signal becomes a Stop command: the trainer saves, then ends.
+    signal_phase.store(SIGNAL_TRAINING, std::sync::atomic::Ordering::SeqCst);
     let worker = std::thread::spawn(move || trainer.run(&commands));
     // A progress bar on a terminal; plain lines (one per sample interval) in logs.
     let terminal = std::io::stderr().is_terminal();
@@ -327,6 +379,8 @@ fn train(args: TrainArgs) -> Result<()> {
         }
     };
     let mut failure = None;
+    let mut last_checkpoint: Option<PathBuf> = None;
+    let mut started_run: Option<PathBuf> = None;
     let mut sample_every = usize::MAX;
     for event in events.iter() {
         match event {
@@ -338,6 +392,9 @@ fn train(args: TrainArgs) -> Result<()> {
                 style,
                 skipped,
             } => {
+                for file in &skipped {
+                    say(format!("skipped {}: {}", file.path.display(), file.reason));
+                }
                 say(format!(
                     "dataset: {photos} photos, {style} style images, {} skipped",
                     skipped.len()
@@ -349,6 +406,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 total_steps,
                 ..
             } => {
+                started_run = Some(run_dir.clone());
                 bar.set_length(total_steps as u64);
                 bar.set_position(start_step as u64);
                 sample_every = trainer_sample_every.max(1);
@@ -382,7 +440,8 @@ fn train(args: TrainArgs) -> Result<()> {
                 ..
             } => say(format!("samples step {step}: {}", path.display())),
             TrainEvent::CheckpointSaved { step, path } => {
-                say(format!("checkpoint step {step}: {}", path.display()))
+                say(format!("checkpoint step {step}: {}", path.display()));
+                last_checkpoint = Some(path);
             }
             TrainEvent::Warning(w) => say(format!("warning: {w}")),
             TrainEvent::Error(e) => failure = Some(e),
@@ -391,7 +450,12 @@ fn train(args: TrainArgs) -> Result<()> {
                 say(format!("finished at step {step}: {reason:?}"));
                 break;
             }
-            _ => {}
+            // The CLI neither pauses nor changes live values; a sample grid that
+            // could not be written was already reported as a warning.
+            TrainEvent::Samples { path: None, .. }
+            | TrainEvent::LiveApplied { .. }
+            | TrainEvent::Paused { .. }
+            | TrainEvent::Resumed { .. } => {}
         }
     }
     drop(commands_tx);
@@ -399,9 +463,28 @@ fn train(args: TrainArgs) -> Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the training thread panicked"))?;
     match (reason, failure) {
-        (FinishReason::Failed, Some(e)) => bail!(e),
+        (FinishReason::Failed, Some(e)) => bail!("{e}"),
         (FinishReason::Failed, None) => bail!("training failed"),
-        _ => Ok(()),
+        (FinishReason::Stopped, _) => {
+            // A stop right after a periodic save re-uses that checkpoint (no new event).
+            let last_checkpoint = last_checkpoint.or_else(|| {
+                started_run
+                    .as_deref()
+                    .and_then(|dir| crate::train::run_dir::latest_checkpoint(dir).ok())
+                    .map(|(_, path)| path)
+            });
+            match &last_checkpoint {
+                Some(path) => println!("stopped; checkpoint saved at {}", path.display()),
+                None => println!("stopped"),
+            }
+            Ok(())
+        }
+        (FinishReason::Completed, _) => {
+            if let Some(path) = &last_checkpoint {
+                println!("finished; checkpoint saved at {}", path.display());
+            }
+            Ok(())
+        }
     }
 }
 
@@ -464,7 +547,7 @@ fn convert(args: ConvertArgs) -> Result<()> {
             bar.set_position(done as u64);
             bar.set_message(path.display().to_string());
         },
-    )?;
+    );
     bar.finish_and_clear();
     println!(
         "converted {}, skipped {} existing, {} failed -> {}",
@@ -493,10 +576,10 @@ fn info(model: &std::path::Path) -> Result<()> {
     );
     println!("{g}");
     println!("parameters: {}", burn::module::Module::num_params(g));
-    if model.is_dir() {
-        if let Ok(text) = std::fs::read_to_string(model.join("model.json")) {
-            println!("model.json: {text}");
-        }
+    if model.is_dir()
+        && let Ok(text) = std::fs::read_to_string(model.join("model.json"))
+    {
+        println!("model.json: {text}");
     }
     Ok(())
 }

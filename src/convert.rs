@@ -81,9 +81,12 @@ pub enum ConvertError {
     /// Invalid options.
     #[error("{0}")]
     Options(String),
-    /// Cancelled by the user.
-    #[error("cancelled")]
-    Cancelled,
+    /// The network's output could not be read back.
+    #[error(transparent)]
+    Readback(#[from] crate::tensor_image::ReadbackError),
+    /// The CPU inference engine could not run the model.
+    #[error(transparent)]
+    Engine(#[from] crate::model::cpu::EngineError),
 }
 
 /// The padded size `(w, h)` the network runs on for an image of `(w, h)`.
@@ -118,25 +121,40 @@ pub const MIN_EXACT_OVERLAP: usize = 128;
 
 /// Converts a large image on the CPU tile by tile with whole-image statistics
 /// (seam-free, see [`tiles`]); memory is bounded by one tile.
-pub fn convert_tiled_cpu(g: &Generator, img: &RgbImage, tile: usize, overlap: usize) -> RgbImage {
+pub fn convert_tiled_cpu(
+    g: &Generator,
+    img: &RgbImage,
+    tile: usize,
+    overlap: usize,
+) -> Result<RgbImage, ConvertError> {
     let overlap = overlap
         .max(MIN_EXACT_OVERLAP)
         .min(tile.saturating_sub(4) / 2);
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (tw, th) = network_size(g, w, h);
     let padded = pad_image(img, tw, th);
-    let engine = CpuGenerator::new(g);
+    let engine = CpuGenerator::new(g)?;
     let values = tiles::convert_tiled(&engine, &padded, tile, overlap, EXACT_NORM_LAYERS);
-    let out = floats_to_images(&values, 1, th, tw)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| padded.clone());
-    image::imageops::crop_imm(&out, 0, 0, w as u32, h as u32).to_image()
+    let out = one_image(floats_to_images(&values, 1, th, tw)?)?;
+    Ok(image::imageops::crop_imm(&out, 0, 0, w as u32, h as u32).to_image())
+}
+
+/// The single image of a one-image batch.
+fn one_image(images: Vec<RgbImage>) -> Result<RgbImage, ConvertError> {
+    images.into_iter().next().ok_or_else(|| {
+        ConvertError::Readback(crate::tensor_image::ReadbackError(
+            "the network returned no image".to_string(),
+        ))
+    })
 }
 
 /// Runs `g` on a whole image (any size), padding by reflection to the network's
 /// size multiple (edge replication below [`MIN_INPUT_SIDE`]) and cropping back.
-pub fn convert_whole(g: &Generator, img: &RgbImage, device: &Device) -> RgbImage {
+pub fn convert_whole(
+    g: &Generator,
+    img: &RgbImage,
+    device: &Device,
+) -> Result<RgbImage, ConvertError> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (tw, th) = network_size(g, w, h);
     let x = images_to_tensor(std::slice::from_ref(img), device); // [1, 3, H, W]
@@ -152,10 +170,7 @@ pub fn convert_whole(g: &Generator, img: &RgbImage, device: &Device) -> RgbImage
         x
     };
     let y = g.forward(x).narrow(2, 0, h).narrow(3, 0, w); // [1, 3, H, W]
-    tensor_to_images(y)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| img.clone())
+    one_image(tensor_to_images(y)?)
 }
 
 /// Tile origins along one axis: tiles of `tile` with at least `overlap` shared pixels.
@@ -203,7 +218,7 @@ pub fn convert_image(
 ) -> Result<RgbImage, ConvertError> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let out = if opts.tile == 0 || (w <= opts.tile && h <= opts.tile) {
-        convert_whole(g, img, device)
+        convert_whole(g, img, device)?
     } else {
         if opts.overlap * 2 >= opts.tile || opts.tile < 64 {
             return Err(ConvertError::Options(format!(
@@ -213,7 +228,7 @@ pub fn convert_image(
         }
         if *device == Device::flex() && !device.is_autodiff() {
             return Ok(finish(
-                convert_tiled_cpu(g, img, opts.tile, opts.overlap),
+                convert_tiled_cpu(g, img, opts.tile, opts.overlap)?,
                 img,
                 opts,
             ));
@@ -232,7 +247,7 @@ pub fn convert_image(
                     tile_h as u32,
                 )
                 .to_image();
-                let out = convert_whole(g, &crop, device);
+                let out = convert_whole(g, &crop, device)?;
                 for ty in 0..tile_h {
                     let wy = ramp(y0 + ty, y0, tile_h, h, opts.overlap);
                     for tx in 0..tile_w {
@@ -411,12 +426,16 @@ pub struct BatchReport {
     pub converted: Vec<PathBuf>,
     /// Outputs that already existed (left untouched).
     pub skipped_existing: Vec<PathBuf>,
-    /// Failures with reasons.
+    /// Failures with reasons; the other files were still converted.
     pub failed: Vec<(PathBuf, String)>,
+    /// Stopped early because `cancel` was set.
+    pub cancelled: bool,
 }
 
 /// Converts every job, skipping outputs that exist, reporting progress as
-/// `(done, total, current input)`; stops early when `cancel` is set.
+/// `(done, total, current input)`; stops early when `cancel` is set. A file that
+/// fails — even by a panic inside the network — is listed in
+/// [`BatchReport::failed`] and the rest are still converted.
 pub fn convert_batch(
     g: &Generator,
     jobs: &[ConvertJob],
@@ -424,22 +443,30 @@ pub fn convert_batch(
     device: &Device,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize, &Path),
-) -> Result<BatchReport, ConvertError> {
+) -> BatchReport {
     let mut report = BatchReport::default();
     for (i, job) in jobs.iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {
-            return Err(ConvertError::Cancelled);
+            report.cancelled = true;
+            return report;
         }
         progress(i, jobs.len(), &job.input);
         if job.output.exists() {
             report.skipped_existing.push(job.output.clone());
             continue;
         }
-        match convert_file(g, &job.input, &job.output, opts, device) {
-            Ok(()) => report.converted.push(job.output.clone()),
-            Err(e) => report.failed.push((job.input.clone(), e.to_string())),
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            convert_file(g, &job.input, &job.output, opts, device)
+        }));
+        match outcome {
+            Ok(Ok(())) => report.converted.push(job.output.clone()),
+            Ok(Err(e)) => report.failed.push((job.input.clone(), e.to_string())),
+            Err(_) => report.failed.push((
+                job.input.clone(),
+                "conversion crashed on this file".to_string(),
+            )),
         }
     }
     progress(jobs.len(), jobs.len(), Path::new(""));
-    Ok(report)
+    report
 }

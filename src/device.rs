@@ -143,3 +143,97 @@ pub fn cpu_threads() -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
 }
+
+/// The device an artist picked in the studio (persisted with its settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceSetting {
+    /// A wgpu adapter; `None` lets wgpu pick the default one.
+    Gpu {
+        /// Adapter name as wgpu reports it.
+        adapter: Option<String>,
+    },
+    /// Flex on the CPU.
+    Cpu,
+}
+
+impl Default for DeviceSetting {
+    fn default() -> Self {
+        Self::Gpu { adapter: None }
+    }
+}
+
+impl DeviceSetting {
+    /// Short label for menus.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Gpu {
+                adapter: Some(name),
+            } => format!("GPU: {name}"),
+            Self::Gpu { adapter: None } => "GPU: default adapter".to_string(),
+            Self::Cpu => "CPU (Flex)".to_string(),
+        }
+    }
+
+    /// The setting to use once the adapters are known: the first hardware adapter
+    /// for "default GPU", or the CPU when there is only a software rasterizer
+    /// (lavapipe trains far slower than Flex). Explicit choices are kept.
+    pub fn resolved_default(&self, adapters: &[Adapter]) -> Self {
+        match self {
+            Self::Gpu { adapter: None } => match adapters.iter().find(|a| a.is_hardware) {
+                Some(gpu) => Self::Gpu {
+                    adapter: Some(gpu.name.clone()),
+                },
+                None => Self::Cpu,
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// Creates the device this setting names. A named adapter is looked up among
+    /// wgpu's adapters; when it is absent, wgpu's best adapter (or the CPU) is used
+    /// and [`SelectedDevice::fallback_reason`] says why.
+    pub fn create(&self) -> SelectedDevice {
+        match self {
+            Self::Cpu => select(DeviceChoice::Cpu),
+            Self::Gpu { adapter: None } => select(DeviceChoice::Wgpu),
+            Self::Gpu {
+                adapter: Some(name),
+            } => match wgpu_device_named(name) {
+                Some(selected) => selected,
+                None => {
+                    let mut d = select(DeviceChoice::Wgpu);
+                    let why = d
+                        .fallback_reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default();
+                    d.fallback_reason = Some(format!(
+                        "adapter '{name}' not found; using {}{why}",
+                        d.description
+                    ));
+                    d
+                }
+            },
+        }
+    }
+}
+
+/// The wgpu device of the adapter called `name`, if this machine has it. A panic
+/// inside the driver enumeration counts as "not found".
+fn wgpu_device_named(name: &str) -> Option<SelectedDevice> {
+    let found = std::panic::catch_unwind(|| {
+        Device::enumerate(DeviceType::Wgpu)
+            .into_vec()
+            .into_iter()
+            .find(|d| d.identity().is_some_and(|i| i.name == name))
+    })
+    .ok()
+    .flatten()?;
+    Some(SelectedDevice {
+        device: found,
+        requested: DeviceChoice::Wgpu,
+        is_gpu_backend: true,
+        description: format!("wgpu: {name}"),
+        fallback_reason: None,
+    })
+}

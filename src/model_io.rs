@@ -13,11 +13,10 @@ use crate::interop::params::collect_params;
 use crate::interop::pytorch::{PytorchFile, TensorSource, load_mapped};
 use crate::interop::safetensors_io::{SafetensorsFile, UPSAMPLE_METADATA_KEY, to_bytes};
 use crate::model::{Generator, GeneratorConfig, UpsampleMode};
-use crate::train::checkpoint::{
-    CheckpointError, LatestPointer, ModelInfo, ModelOrigin, checkpoint_dir_name, files,
-    latest_checkpoint, read_json, write_json,
+use crate::train::run_dir::{
+    LatestPointer, ModelInfo, ModelOrigin, RunDirError, checkpoint_dir_name, files,
+    latest_checkpoint, load_module, read_json, write_json,
 };
-use crate::train::trainer::load_module;
 
 /// Why a model could not be loaded, imported or exported.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +26,7 @@ pub enum ModelError {
     Weights(#[from] WeightsError),
     /// A photo2anime model directory is unusable.
     #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
+    Checkpoint(#[from] RunDirError),
     /// The path is not something we can load.
     #[error("{path}: not a model (expected a run/model folder, .bpk, .pt/.pth or .safetensors)")]
     Unrecognised {
@@ -155,14 +154,14 @@ pub fn write_model_dir(
     origin: ModelOrigin,
 ) -> Result<PathBuf, ModelError> {
     let ckpt = out.join(checkpoint_dir_name(0));
-    let io = |source| CheckpointError::Io {
+    let io = |source| RunDirError::Io {
         path: ckpt.clone(),
         source,
     };
     std::fs::create_dir_all(&ckpt).map_err(io)?;
     let bytes = burn::module::Module::into_record(generator)
         .into_bytes()
-        .map_err(|e| CheckpointError::Weights {
+        .map_err(|e| RunDirError::Weights {
             path: ckpt.clone(),
             detail: e.to_string(),
         })?;

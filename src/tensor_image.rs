@@ -19,29 +19,50 @@ pub fn images_to_tensor(images: &[RgbImage], device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(data, [images.len(), 3, h, w]), device)
 }
 
+/// A tensor's values could not be read back from its device (or came back with
+/// the wrong length): the result is unknown, so nothing is made up in its place.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("reading the result back from the device failed: {0}")]
+pub struct ReadbackError(pub String);
+
 /// `[B, 3, H, W]` in [-1, 1] -> images (`clamp(-1, 1) * 0.5 + 0.5`, x255, rounded).
-pub fn tensor_to_images(t: Tensor<4>) -> Vec<RgbImage> {
+pub fn tensor_to_images(t: Tensor<4>) -> Result<Vec<RgbImage>, ReadbackError> {
     let [b, _, h, w] = t.dims();
     let data = t.into_data().convert::<f32>();
-    let values = data.try_to_vec::<f32>().unwrap_or_default();
+    let values = data
+        .try_to_vec::<f32>()
+        .map_err(|e| ReadbackError(format!("{e:?}")))?;
     floats_to_images(&values, b, h, w)
 }
 
-/// Row-major CHW floats in [-1, 1] -> images.
-pub fn floats_to_images(values: &[f32], b: usize, h: usize, w: usize) -> Vec<RgbImage> {
-    (0..b)
+/// Row-major CHW floats in [-1, 1] -> images; `values` must hold exactly
+/// `b * 3 * h * w` floats.
+pub fn floats_to_images(
+    values: &[f32],
+    b: usize,
+    h: usize,
+    w: usize,
+) -> Result<Vec<RgbImage>, ReadbackError> {
+    let expected = b * 3 * h * w;
+    if values.len() != expected {
+        return Err(ReadbackError(format!(
+            "{} values for {b} images of {w}x{h} (expected {expected})",
+            values.len()
+        )));
+    }
+    Ok((0..b)
         .map(|n| {
             let base = n * 3 * h * w;
             RgbImage::from_fn(w as u32, h as u32, |x, y| {
                 let i = y as usize * w + x as usize;
                 let px = |c: usize| {
-                    let v = values.get(base + c * h * w + i).copied().unwrap_or(0.0);
+                    let v = values[base + c * h * w + i];
                     ((v.clamp(-1.0, 1.0) * 0.5 + 0.5) * 255.0).round() as u8
                 };
                 image::Rgb([px(0), px(1), px(2)])
             })
         })
-        .collect()
+        .collect())
 }
 
 /// Side-by-side grid: first row `top`, second row `bottom` (same sizes).

@@ -1,4 +1,5 @@
 //! Dataset tests: scanning, bad files, conversions, edge smoothing, determinism.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
 
@@ -123,24 +124,165 @@ fn empty_and_missing_folders_are_clear_errors() {
     assert!(err.to_string().contains("nope"));
 }
 
+/// `img`'s `s`x`s` window at `(x, y)` as CHW floats in [-1, 1], computed here
+/// rather than by the loader.
+fn window_chw(img: &RgbImage, x: u32, y: u32, s: u32) -> Vec<f32> {
+    let mut out = Vec::with_capacity(3 * (s * s) as usize);
+    for c in 0..3 {
+        for r in 0..s {
+            for col in 0..s {
+                out.push(img.get_pixel(x + col, y + r).0[c] as f32 / 127.5 - 1.0);
+            }
+        }
+    }
+    out
+}
+
+/// The `(image index, x, y)` of every window of `images` equal to `crop`.
+fn windows_equal_to(images: &[RgbImage], crop: &[f32], s: u32) -> Vec<(usize, u32, u32)> {
+    let mut found = Vec::new();
+    for (i, img) in images.iter().enumerate() {
+        for y in 0..=img.height() - s {
+            for x in 0..=img.width() - s {
+                if window_chw(img, x, y, s) == crop {
+                    found.push((i, x, y));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn assert_same_batch(a: &photo2anime::data::Batch, b: &photo2anime::data::Batch, what: &str) {
+    assert_eq!(a.step, b.step, "{what}: step");
+    assert!(a.photos == b.photos, "{what}: photos differ");
+    assert!(a.style == b.style, "{what}: style images differ");
+    assert!(
+        a.style_gray == b.style_gray,
+        "{what}: gray style images differ"
+    );
+    assert!(
+        a.style_smooth == b.style_smooth,
+        "{what}: smoothed style images differ"
+    );
+}
+
+/// Resuming at step N must reproduce the data of the original run. The original
+/// run is the loader thread walking steps 0..6 on one prepared dataset; the
+/// "resumed" one is a second dataset prepared from scratch in its own cache and
+/// asked for the steps out of order, starting mid-run. Every image is checked
+/// against the cached files directly: a window of one of them, each photo and
+/// style image once per epoch, and the gray/smooth variants from the same window
+/// of the same style image.
 #[test]
 fn batches_are_a_deterministic_function_of_the_step() {
+    use std::sync::Arc;
+
+    use photo2anime::data::loader::Loader;
+
+    const S: u32 = 32;
+    const STEPS: usize = 6;
     let dir = tempfile::tempdir().unwrap();
     let (photos, style) = common::tiny_dataset(dir.path(), 5, 40);
-    let cache = dir.path().join("cache");
-    let (dataset, skipped) =
-        Dataset::prepare(&photos, &style, 32, 2, 7, &cache, &|_, _| {}).unwrap();
+    let prepare = |cache: &str, seed: u64| {
+        Dataset::prepare(
+            &photos,
+            &style,
+            S,
+            2,
+            seed,
+            &dir.path().join(cache),
+            &|_, _| {},
+        )
+        .unwrap()
+    };
+    let (dataset, skipped) = prepare("cache", 7);
     assert!(skipped.is_empty());
     assert_eq!((dataset.photos.len(), dataset.style.len()), (5, 5));
     assert_eq!(dataset.steps_per_epoch(), 2);
-    let a = dataset.batch(3);
-    let b = dataset.batch(3);
-    assert_eq!(a.photos, b.photos);
-    assert_eq!(a.style_smooth, b.style_smooth);
-    assert_eq!(a.photos.len(), 2 * 3 * 32 * 32);
-    assert_ne!(dataset.batch(4).photos, a.photos);
-    assert!(a.photos.iter().all(|v| (-1.0..=1.0).contains(v)));
+
+    let loader = Loader::spawn(Arc::new(dataset.clone()), 0, STEPS, 2);
+    let original: Vec<_> = (0..STEPS)
+        .map(|step| loader.next().unwrap_or_else(|| panic!("no batch {step}")))
+        .collect();
+    assert!(loader.next().is_none(), "the loader ran past its range");
+    drop(loader);
+
+    let (resumed, _) = prepare("cache-resumed", 7);
+    assert_ne!(resumed.photos[0].cached, dataset.photos[0].cached);
+    for step in [3, 5, 4, 0, 2, 1] {
+        let b = resumed.batch(step);
+        assert!(b.warnings.is_empty(), "{:?}", b.warnings);
+        assert_same_batch(&b, &original[step], &format!("resumed step {step}"));
+    }
+
+    // Every image against the cached files.
+    let open_rgb = |p: &std::path::Path| image::open(p).unwrap().to_rgb8();
+    let photo_imgs: Vec<RgbImage> = dataset
+        .photos
+        .iter()
+        .map(|p| open_rgb(p.cached.as_path()))
+        .collect();
+    let color_imgs: Vec<RgbImage> = dataset
+        .style
+        .iter()
+        .map(|p| open_rgb(p.color.as_path()))
+        .collect();
+    let plane = (3 * S * S) as usize;
+    let mut crops_off_origin = 0;
+    for epoch in 0..STEPS / 2 {
+        let (mut used_photos, mut used_style) = (Vec::new(), Vec::new());
+        for b in &original[2 * epoch..2 * epoch + 2] {
+            assert_eq!((b.batch_size, b.image_size), (2, S as usize));
+            assert_eq!(b.photos.len(), 2 * plane);
+            assert!(b.photos.iter().all(|v| (-1.0..=1.0).contains(v)));
+            for j in 0..2 {
+                let range = j * plane..(j + 1) * plane;
+                let found = windows_equal_to(&photo_imgs, &b.photos[range.clone()], S);
+                assert_eq!(
+                    found.len(),
+                    1,
+                    "step {} photo {j}: not exactly one window of one cached photo: {found:?}",
+                    b.step
+                );
+                let (i, x, y) = found[0];
+                used_photos.push(i);
+                crops_off_origin += usize::from(x > 0 || y > 0);
+
+                let found = windows_equal_to(&color_imgs, &b.style[range.clone()], S);
+                assert_eq!(found.len(), 1, "step {} style {j}: {found:?}", b.step);
+                let (i, x, y) = found[0];
+                used_style.push(i);
+                for (file, values, name) in [
+                    (&dataset.style[i].gray, &b.style_gray, "gray"),
+                    (&dataset.style[i].smooth, &b.style_smooth, "smooth"),
+                ] {
+                    let gray = image::open(file).unwrap().to_rgb8();
+                    assert!(
+                        window_chw(&gray, x, y, S) == values[range.clone()],
+                        "step {} style {j}: {name} is not the colour crop's window",
+                        b.step
+                    );
+                }
+            }
+        }
+        for used in [&mut used_photos, &mut used_style] {
+            used.sort();
+            let n = used.len();
+            used.dedup();
+            assert_eq!(used.len(), n, "epoch {epoch}: an image repeats: {used:?}");
+        }
+    }
+    assert!(crops_off_origin > 0, "every photo crop sat at (0, 0)");
+
+    // Different steps and different seeds give different batches.
+    assert!(original[3].photos != original[4].photos);
+    assert!(
+        original[1].photos != original[3].photos,
+        "epochs 0 and 1 repeat"
+    );
+    let (other_seed, _) = prepare("cache", 8);
+    assert!(other_seed.batch(3).photos != original[3].photos);
     // Preparing again reuses the cache (same files, same keys).
-    let (again, _) = Dataset::prepare(&photos, &style, 32, 2, 7, &cache, &|_, _| {}).unwrap();
-    assert_eq!(again.photos[0].cached, dataset.photos[0].cached);
+    assert_eq!(other_seed.photos[0].cached, dataset.photos[0].cached);
 }

@@ -1,6 +1,7 @@
 //! End-to-end on Flex (CPU): train 3 steps, checkpoint, resume to step 5, convert.
 //! Also: a D update leaves G untouched and vice versa; NaN stops the run and keeps
 //! the last good checkpoint.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
 
@@ -13,7 +14,7 @@ use photo2anime::device::cpu_device;
 use photo2anime::interop::params::collect_params;
 use photo2anime::model::{DiscriminatorConfig, GeneratorConfig, Vgg19};
 use photo2anime::model_io::load_generator;
-use photo2anime::train::checkpoint::{LatestPointer, read_json};
+use photo2anime::train::run_dir::{LatestPointer, read_json};
 use photo2anime::train::step::{BatchTensors, Networks};
 use photo2anime::train::{Duration, LiveParams, Phase, TrainConfig, TrainEvent, Trainer};
 

@@ -3,6 +3,7 @@
 //! - `model::fast_conv` vs `burn::tensor::module::conv2d`, over the strides,
 //!   paddings and kernel sizes the three networks use;
 //! - `model::fast_norm` (GroupNorm(1, C) + LeakyReLU) vs `layer_norm_ops` + `leaky_relu`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::ops::ConvOptions;
@@ -147,20 +148,51 @@ fn generator_7x7_and_1x1_and_unpadded() {
     check(case(3, 4, 12, 9, 3, 1, [(0, 0), (0, 0)]));
 }
 
+/// `conv2d` routes only plain and autodiff Flex with groups 1, dilation 1 and f32
+/// to the CPU kernels; everything else, wgpu above all, keeps Burn's conv. The wgpu
+/// device is only named (`Device::wgpu` is lazy), so no adapter is needed; when one
+/// exists, `conv2d` on it must also give Burn's result.
 #[test]
 fn non_flex_devices_keep_burns_conv() {
+    use burn::tensor::{DType, DeviceKind};
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let flex = Device::flex();
+    let wgpu = Device::wgpu(DeviceKind::DefaultDevice);
+    assert!(uses_cpu_kernels(&flex, &options, DType::F32));
     assert!(uses_cpu_kernels(
-        &Device::flex(),
+        &flex.clone().autodiff(),
         &options,
-        burn::tensor::DType::F32
+        DType::F32
     ));
+    assert!(!uses_cpu_kernels(&wgpu, &options, DType::F32), "wgpu");
+    assert!(
+        !uses_cpu_kernels(&wgpu.clone().autodiff(), &options, DType::F32),
+        "autodiff wgpu"
+    );
+    // Flex cases the kernels do not cover.
     let depthwise = ConvOptions::new([1, 1], [1, 1], [1, 1], 4);
-    assert!(!uses_cpu_kernels(
-        &Device::flex(),
-        &depthwise,
-        burn::tensor::DType::F32
-    ));
+    assert!(!uses_cpu_kernels(&flex, &depthwise, DType::F32), "groups 4");
+    let dilated = ConvOptions::new([1, 1], [2, 2], [2, 2], 1);
+    assert!(!uses_cpu_kernels(&flex, &dilated, DType::F32), "dilation 2");
+    assert!(!uses_cpu_kernels(&flex, &options, DType::F16), "f16");
+
+    match photo2anime::device::require_wgpu() {
+        Ok(gpu) => {
+            let x = Tensor::<4>::random([1, 3, 9, 11], Distribution::Normal(0.0, 1.0), &flex);
+            let w = Tensor::<4>::random([4, 3, 3, 3], Distribution::Normal(0.0, 0.5), &flex);
+            let on = |t: &Tensor<4>| Tensor::<4>::from_data(t.to_data(), &gpu.device);
+            let y = conv2d(on(&x), on(&w), None, options.clone());
+            let y_ref = burn::tensor::module::conv2d(on(&x), on(&w), None, options);
+            let d = max_rel_diff(y, y_ref);
+            println!(
+                "conv2d on {}: relative difference to Burn's {d:e}",
+                gpu.description
+            );
+            // Routed to the CPU kernels, a wgpu tensor would not even run.
+            assert!(d < 1e-5, "conv2d on wgpu differs from Burn's conv by {d}");
+        }
+        Err(reason) => println!("no wgpu run: {reason}"),
+    }
 }
 
 fn check_norm(shape: [usize; 4], slope: Option<f64>) {
@@ -233,4 +265,41 @@ fn lone_leaky_relu_matches_burn() {
     let ((y1, g1), (y2, g2)) = (run(true), run(false));
     assert!(max_rel_diff(y1, y2) < 1e-6);
     assert!(max_rel_diff(g1, g2) < 1e-6);
+}
+
+/// Strided views reach the CPU kernels as copies in logical order
+/// (`model::cpu::flex::flex_values`), never as their raw buffers or as an empty
+/// vector: a transposed input through the conv and the norm, forward and backward.
+#[test]
+fn strided_inputs_are_read_in_logical_order() {
+    let dev = Device::flex().autodiff();
+    // [2, 3, 11, 7] transposed to [2, 3, 7, 11]: a zero-copy strided view on Flex.
+    let x0 = Tensor::<4>::random([2, 3, 11, 7], Distribution::Normal(0.0, 1.0), &dev);
+    let w = Tensor::<4>::random([4, 3, 3, 3], Distribution::Normal(0.0, 0.5), &dev);
+    let gamma = Tensor::<1>::random([3], Distribution::Normal(1.0, 0.5), &dev);
+    let beta = Tensor::<1>::random([3], Distribution::Normal(0.0, 0.5), &dev);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let run = |fast: bool| {
+        let x = x0.clone().detach().require_grad();
+        let xt = x.clone().swap_dims(2, 3);
+        let (y, n) = if fast {
+            (
+                conv2d(xt.clone(), w.clone(), None, options.clone()),
+                layer_norm_act(xt, gamma.clone(), beta.clone(), 1e-5, Some(0.2)),
+            )
+        } else {
+            (
+                burn::tensor::module::conv2d(xt.clone(), w.clone(), None, options.clone()),
+                leaky_relu(layer_norm_ops(xt, gamma.clone(), beta.clone(), 1e-5), 0.2),
+            )
+        };
+        let grads = (y.clone().sum() + n.clone().square().sum()).backward();
+        (y.detach(), n.detach(), x.grad(&grads).unwrap())
+    };
+    let (y1, n1, g1) = run(true);
+    let (y2, n2, g2) = run(false);
+    assert_eq!(y1.dims(), [2, 4, 7, 11]);
+    assert!(max_rel_diff(y1, y2) < 1e-5, "conv");
+    assert!(max_rel_diff(n1, n2) < 1e-5, "norm");
+    assert!(max_rel_diff(g1, g2) < 1e-4, "input gradient");
 }

@@ -1,6 +1,7 @@
 //! Published-weights import: equivalence with PyTorch on committed fixtures
 //! (tests/fixtures/make_fixtures.py), safety against malicious pickles, clear
 //! errors for broken files, and export -> import round trip.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::path::{Path, PathBuf};
 

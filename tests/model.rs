@@ -1,5 +1,8 @@
 //! Architecture tests: parameter counts, shapes (odd sizes too), padding, upsampling
-//! and the PyTorch key mapping.
+//! and the PyTorch key mapping; and the shared comparison helpers' NaN handling.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
 
 use burn::module::Module;
 use burn::tensor::module::interpolate;
@@ -126,15 +129,7 @@ fn matmul_upsampling_equals_interpolate_in_both_modes() {
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
-        let max = a
-            .iter()
-            .zip(&b)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0f32, f32::max);
-        assert!(
-            max < 1e-5,
-            "align_corners={align} out={out:?}: max diff {max}"
-        );
+        common::assert_close(&a, &b, 1e-5, &format!("align_corners={align} out={out:?}"));
     }
 }
 
@@ -189,4 +184,54 @@ fn every_generator_parameter_maps_onto_the_port_state_dict() {
     mapped.sort();
     assert_eq!(expected.len(), 77);
     assert_eq!(mapped, expected);
+}
+
+/// The shared comparison helpers must see NaN: `fold(0.0, f32::max)`, which they
+/// replace, reports an all-NaN output as "0 difference".
+#[test]
+fn max_abs_diff_propagates_nan() {
+    let good = [0.5f32, -1.0, 2.0];
+    assert_eq!(common::max_abs_diff(&good, &good), 0.0);
+    assert_eq!(common::max_abs_diff(&good, &[0.5, -1.5, 2.25]), 0.5);
+    let all_nan = [f32::NAN; 3];
+    assert!(common::max_abs_diff(&all_nan, &good).is_nan());
+    assert!(common::max_abs_diff(&good, &all_nan).is_nan());
+    let one_nan = [0.5f32, f32::NAN, 2.0];
+    assert!(common::max_abs_diff(&one_nan, &good).is_nan());
+    assert!(common::max_abs_diff(&[f32::INFINITY], &[0.0]).is_infinite());
+    assert!(common::rel_l2_error(&all_nan, &good).is_nan());
+    assert!(common::rel_l2_error(&good, &all_nan).is_nan());
+    assert_eq!(common::rel_l2_error(&good, &good), 0.0);
+    // NaN on both sides is no match either: it fails every `d <= tol`.
+    assert!(common::max_abs_diff(&all_nan, &all_nan).is_nan());
+}
+
+#[test]
+#[should_panic(expected = "left side is not finite at index 0")]
+fn assert_close_rejects_an_all_nan_output() {
+    common::assert_close(&[f32::NAN; 4], &[0.0; 4], 1e-3, "all-NaN output");
+}
+
+#[test]
+#[should_panic(expected = "right side is not finite at index 1")]
+fn assert_close_rejects_a_nan_reference() {
+    common::assert_close(&[0.0; 2], &[0.0, f32::NAN], 1e-3, "NaN reference");
+}
+
+#[test]
+#[should_panic(expected = "lengths differ")]
+fn max_abs_diff_rejects_different_lengths() {
+    common::max_abs_diff(&[0.0; 3], &[0.0; 2]);
+}
+
+#[test]
+#[should_panic(expected = "relative L2 error")]
+fn assert_rel_l2_fails_beyond_the_tolerance() {
+    common::assert_rel_l2(&[1.0, 1.0], &[1.0, 1.1], 1e-3, "perturbed");
+}
+
+#[test]
+#[should_panic(expected = "not finite")]
+fn assert_rel_l2_rejects_nan() {
+    common::assert_rel_l2(&[f32::NAN; 2], &[1.0; 2], 1e-3, "all-NaN update");
 }

@@ -1,6 +1,8 @@
 //! Seam-free CPU tiling: a 1024² photo converted in 576² tiles equals the
-//! whole-image conversion within 2/255 (issue: "seams invisible"), with the
-//! PyTorch-port fixture generator so that the network is a real, non-trivial one.
+//! whole-image conversion within 1/255 (issue: "seams invisible"), with the
+//! PyTorch-port fixture generator so that the network is a real, non-trivial one;
+//! per-tile statistics on the same image differ visibly, so that bound has teeth.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
 
@@ -39,20 +41,39 @@ fn max_diff(a: &RgbImage, b: &RgbImage, border: u32) -> u8 {
     m
 }
 
-#[test]
-fn tiled_equals_whole_within_two_levels() {
-    let device = Device::flex();
+/// The fixture generator (AlignCorners) and the 1024² demo photo.
+fn fixture_and_photo(device: &Device) -> (photo2anime::model_io::LoadedModel, RgbImage) {
     let model = load_generator(
         &fixture("generator_seed0.pt"),
-        &device,
+        device,
         Some(UpsampleMode::AlignCorners),
     )
     .unwrap();
+    (model, photo(1024))
+}
+
+/// Panics unless `img` has real content: a NaN network output becomes a flat image
+/// (NaN casts to 0), and two flat images compare equal.
+fn assert_not_flat(img: &RgbImage, what: &str) {
+    let (lo, hi) = img
+        .pixels()
+        .flat_map(|p| p.0)
+        .fold((255u8, 0u8), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    assert!(
+        hi - lo >= 64,
+        "{what}: output spans only {lo}..={hi}, a degenerate (NaN?) conversion"
+    );
+}
+
+#[test]
+fn tiled_equals_whole_within_one_level() {
+    let device = Device::flex();
+    let (model, img) = fixture_and_photo(&device);
     let g = &model.generator;
-    let img = photo(1024);
     let t = Instant::now();
-    let whole = convert_whole(g, &img, &device);
+    let whole = convert_whole(g, &img, &device).unwrap();
     println!("whole 1024²: {:.1} s", t.elapsed().as_secs_f64());
+    assert_not_flat(&whole, "whole");
     let opts = ConvertOptions {
         tile: 576,
         overlap: 128,
@@ -61,40 +82,36 @@ fn tiled_equals_whole_within_two_levels() {
     let t = Instant::now();
     let tiled = convert_image(g, &img, &opts, &device).unwrap();
     println!("tiled, 4 tiles of 576²: {:.1} s", t.elapsed().as_secs_f64());
+    assert_eq!(tiled.dimensions(), whole.dimensions());
     let d = max_diff(&whole, &tiled, 0);
-    println!("max |tiled - whole| = {d}/255");
-    assert!(d <= 2, "tiled differs from whole by {d}/255");
+    let inner = max_diff(&whole, &tiled, 16);
+    println!("max |tiled - whole| = {d}/255 ({inner}/255 16 px from the borders)");
+    assert!(d <= 1, "tiled differs from whole by {d}/255");
 }
 
-/// The figures behind the choice of `STAT_PASSES` (BENCHMARKS.md):
-/// `cargo test --release --test tiling -- --ignored --nocapture`.
+/// The control for the test above: with each tile's own GroupNorm statistics
+/// (`exact_layers` 0, plain tiling) the same photo, tiles and generator differ by
+/// far more than 1/255 (33/255 measured, BENCHMARKS.md), so the 1/255 bound
+/// really tests the whole-image statistics. Per-layer figures for other
+/// `exact_layers` are in BENCHMARKS.md (a print-only sweep used to live here).
 #[test]
-#[ignore]
-fn stat_passes_figures() {
+fn per_tile_statistics_leave_visible_seams() {
     let device = Device::flex();
-    let model = load_generator(
-        &fixture("generator_seed0.pt"),
-        &device,
-        Some(UpsampleMode::AlignCorners),
-    )
-    .unwrap();
+    let (model, img) = fixture_and_photo(&device);
     let g = &model.generator;
-    let img = photo(1024);
-    let whole = convert_whole(g, &img, &device);
-    let engine = CpuGenerator::new(g);
-    for overlap in [128] {
-        for passes in [0, 12, 18, 21, 23, 24] {
-            let t = Instant::now();
-            let v = convert_tiled(&engine, &img, 576, overlap, passes);
-            let secs = t.elapsed().as_secs_f64();
-            let out = floats_to_images(&v, 1, 1024, 1024).remove(0);
-            println!(
-                "overlap {overlap} exact layers {passes}: max diff {}/255 (16 px from borders: {}/255), {secs:.1} s",
-                max_diff(&whole, &out, 0),
-                max_diff(&whole, &out, 16)
-            );
-        }
-    }
+    let whole = convert_whole(g, &img, &device).unwrap();
+    let engine = CpuGenerator::new(g).unwrap();
+    let v = convert_tiled(&engine, &img, 576, 128, 0);
+    assert_eq!(v.len(), 3 * 1024 * 1024);
+    assert!(v.iter().all(|x| x.is_finite()), "non-finite tiled output");
+    let plain = floats_to_images(&v, 1, 1024, 1024).unwrap().remove(0);
+    assert_not_flat(&plain, "plain tiling");
+    let d = max_diff(&whole, &plain, 0);
+    println!("per-tile statistics: max |tiled - whole| = {d}/255");
+    assert!(
+        d >= 10,
+        "per-tile statistics differ by only {d}/255: this image cannot tell exact tiling from plain"
+    );
 }
 
 /// The CPU engine equals the op-by-op forward on small, odd and block-straddling
@@ -114,13 +131,7 @@ fn cpu_engine_equals_ops_forward_on_odd_sizes() {
                 .try_to_vec::<f32>()
                 .unwrap();
             let b = g.forward_ops(x).into_data().try_to_vec::<f32>().unwrap();
-            assert_eq!(a.len(), b.len(), "{h}x{w}");
-            let d = a
-                .iter()
-                .zip(&b)
-                .map(|(p, q)| (p - q).abs())
-                .fold(0f32, f32::max);
-            assert!(d < 1e-4, "{mode:?} {h}x{w}: {d}");
+            common::assert_close(&a, &b, 1e-4, &format!("{mode:?} {h}x{w}"));
         }
     }
 }

@@ -1,7 +1,10 @@
 //! The studio driven through egui_kittest by accessible labels: a tiny CPU run
 //! (start, steps, pause, a live slider change, resume, stop, resume the run again),
 //! a dropped photo converted, a folder with bad files, and UI frame times while
-//! training runs. No GPU and no display are needed.
+//! training runs; and the states the studio once got stuck in (a folder chosen
+//! while the previous scan runs, a broken model imported, a folder conversion with
+//! a bad file, closing the window while training). No GPU and no display are needed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
 
@@ -13,13 +16,16 @@ use burn::tensor::Device;
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use photo2anime::app::panels::training::RunStatus;
-use photo2anime::app::state::{DeviceSetting, DurationUnit, Tab};
+use photo2anime::app::command::UiCommand;
+use photo2anime::app::run_state::RunStatus;
+use photo2anime::app::state::Tab;
+use photo2anime::app::studio::Closing;
 use photo2anime::app::worker::{FolderRole, Slot};
 use photo2anime::app::{AppOptions, Settings, StudioApp};
+use photo2anime::device::DeviceSetting;
 use photo2anime::model::{GeneratorConfig, UpsampleMode};
-use photo2anime::train::FinishReason;
-use photo2anime::train::checkpoint::{ModelOrigin, TrainState, latest_checkpoint, read_json};
+use photo2anime::train::run_dir::{ModelOrigin, TrainState, latest_checkpoint, read_json};
+use photo2anime::train::{Duration as RunLength, FinishReason};
 
 /// Training tests share two cores: run them one at a time so timings mean something.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -31,14 +37,14 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// Settings for a tiny CPU run on `photos` / `style`.
 fn tiny_settings(photos: &Path, style: &Path, steps: usize) -> Settings {
     let mut s = Settings::default();
-    s.photos_dir = photos.to_path_buf();
-    s.style_dir = style.to_path_buf();
+    s.train.photos_dir = photos.to_path_buf();
+    s.train.style_dir = style.to_path_buf();
     s.device = DeviceSetting::Cpu;
     s.train.image_size = 32;
     s.train.batch_size = 1;
     s.train.init_epochs = 1;
-    s.train.duration_unit = DurationUnit::Steps;
-    s.train.steps = steps;
+    s.train.duration = RunLength::Steps(steps);
+    s.lengths.steps = steps;
     s.train.sample_every = 2;
     s.train.checkpoint_every = 10_000;
     s.tab = Tab::Training;
@@ -377,7 +383,8 @@ fn dropped_pytorch_model_converts_like_the_engine() {
     // The studio's result is the engine's conversion with the same file.
     let device = Device::flex();
     let loaded = photo2anime::model_io::load_generator(&pt, &device, None).unwrap();
-    let expected = photo2anime::convert::convert_whole(&loaded.generator, &pixels, &device);
+    let expected =
+        photo2anime::convert::convert_whole(&loaded.generator, &pixels, &device).unwrap();
     let max = image
         .as_raw()
         .iter()
@@ -479,4 +486,173 @@ fn frames_stay_fast_while_training() {
     assert!(h.state().plots().drawn_points() > 0);
     assert!(median < 50.0, "median frame {median:.1} ms");
     assert!(p95 < 50.0, "p95 frame {p95:.1} ms");
+}
+
+/// Choosing a folder while the previous scan still runs: the newer choice wins and
+/// its answer arrives (the second scan used to be refused as busy, the first answer
+/// was dropped as stale, and the box said "scanning..." forever).
+#[test]
+fn a_folder_chosen_during_a_scan_is_scanned() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, style) = common::tiny_dataset(tmp.path(), 3, 40);
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    for i in 0..5 {
+        common::synthetic_photo(40, 40, i)
+            .save(other.join(format!("o{i}.png")))
+            .unwrap();
+    }
+    let mut h = harness(app(
+        tiny_settings(&photos, &style, 10),
+        &tmp.path().join("ck"),
+    ));
+    // Both in one frame: the first scan is still running when the second starts.
+    h.state_mut()
+        .command(UiCommand::SetFolder(FolderRole::Photos, style.clone()));
+    h.state_mut()
+        .command(UiCommand::SetFolder(FolderRole::Photos, other.clone()));
+    run_until(
+        &mut h,
+        Duration::from_secs(30),
+        "the newest folder scanned",
+        |a| {
+            let f = a.dataset().folder(FolderRole::Photos);
+            f.dir() == other.as_path() && f.is_usable()
+        },
+    );
+    assert_eq!(h.state().settings().train.photos_dir, other);
+    assert!(
+        h.state()
+            .dataset()
+            .folder(FolderRole::Photos)
+            .summary()
+            .starts_with("5 images"),
+        "summary: {}",
+        h.state().dataset().folder(FolderRole::Photos).summary()
+    );
+}
+
+/// A model file that cannot be loaded is reported when it is imported, and is not
+/// used (the studio used to say "Imported" before reading it).
+#[test]
+fn a_broken_model_is_refused_on_import() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, style) = common::tiny_dataset(tmp.path(), 2, 40);
+    let broken = tmp.path().join("broken.pt");
+    std::fs::write(&broken, b"PK\x03\x04 truncated zip").unwrap();
+    let mut h = harness(app(
+        tiny_settings(&photos, &style, 10),
+        &tmp.path().join("ck"),
+    ));
+    h.run_steps(2);
+    h.input_mut()
+        .dropped_files
+        .push(Arc::new(DroppedPath(broken.clone())));
+    run_until(&mut h, Duration::from_secs(30), "the import error", |a| {
+        a.toasts()
+            .items()
+            .iter()
+            .any(|t| t.text.starts_with("Cannot import"))
+    });
+    assert!(
+        !h.state()
+            .toasts()
+            .items()
+            .iter()
+            .any(|t| t.text.starts_with("Imported")),
+        "a broken file is never announced as imported"
+    );
+    assert!(h.state().settings().convert.imported.is_empty());
+}
+
+/// A folder conversion with a corrupt file converts the others, lists the failure,
+/// and clears its progress bar.
+#[test]
+fn folder_conversion_lists_failures_and_finishes() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, style) = common::tiny_dataset(tmp.path(), 2, 40);
+    let checkpoints = tmp.path().join("checkpoints");
+    photo2anime::model_io::write_model_dir(
+        GeneratorConfig::new().init(&Device::flex()),
+        &checkpoints.join("tiny-model"),
+        UpsampleMode::AlignCorners,
+        ModelOrigin::Trained,
+    )
+    .unwrap();
+    let input = tmp.path().join("holiday");
+    std::fs::create_dir_all(&input).unwrap();
+    common::synthetic_photo(40, 32, 1)
+        .save(input.join("a.png"))
+        .unwrap();
+    std::fs::write(input.join("b.jpg"), b"not a jpeg").unwrap();
+    common::synthetic_photo(36, 36, 2)
+        .save(input.join("c.png"))
+        .unwrap();
+    let output = tmp.path().join("holiday-anime");
+
+    let mut settings = tiny_settings(&photos, &style, 10);
+    settings.tab = Tab::Convert;
+    let mut h = harness(app(settings, &checkpoints));
+    run_until(&mut h, Duration::from_secs(30), "model A chosen", |a| {
+        a.convert().model_a_spec(a.run_state()).is_some()
+    });
+    h.state_mut().command(UiCommand::ConvertFolder {
+        input: input.clone(),
+        output: output.clone(),
+    });
+    h.step();
+    assert!(h.state().convert().batch_running());
+    run_until(&mut h, Duration::from_secs(120), "batch finished", |a| {
+        !a.convert().batch_running()
+    });
+    let failures = h.state().convert().batch_failures().to_vec();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].0.ends_with("b.jpg"));
+    assert!(output.join("a.png").is_file() && output.join("c.png").is_file());
+    assert!(
+        h.query_by_label_contains("1 files could not be converted")
+            .is_some(),
+        "failures listed in the Convert view"
+    );
+}
+
+/// Closing the window during a run saves a checkpoint first: the close is held,
+/// "saving" is shown, and the window closes once the trainer has stopped.
+#[test]
+fn closing_during_training_saves_the_run() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, style) = common::tiny_dataset(tmp.path(), 6, 40);
+    let checkpoints = tmp.path().join("checkpoints");
+    let mut h = harness(app(tiny_settings(&photos, &style, 5000), &checkpoints));
+    run_until(
+        &mut h,
+        Duration::from_secs(30),
+        "folders scanned",
+        folders_ready,
+    );
+    h.get_by_label("Start training").click();
+    run_until(&mut h, Duration::from_secs(180), "first steps", |a| {
+        a.run_state().step() >= 2
+    });
+    assert!(
+        !h.state_mut().request_close(),
+        "the close waits for the run"
+    );
+    h.step();
+    assert_eq!(h.state().closing(), Closing::SavingRun);
+    assert!(h.query_by_label("Saving the run before closing…").is_some());
+    run_until(&mut h, Duration::from_secs(120), "ready to close", |a| {
+        a.closing() == Closing::Ready
+    });
+    let run_dir = h.state().run_state().run_dir.clone().unwrap();
+    let (pointer, _) = latest_checkpoint(&run_dir).unwrap();
+    assert!(pointer.step >= 2, "checkpoint at step {}", pointer.step);
+    assert_eq!(
+        h.state().run_state().status,
+        RunStatus::Finished(FinishReason::Stopped)
+    );
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::state::Tab;
 use super::toasts::Level;
-use super::worker::{FolderRole, WorkerCommand};
+use super::worker::{FolderRole, WorkerRequest};
 use crate::train::TrainCommand;
 
 /// A request from a panel, applied by [`super::studio::StudioApp`] after the frame's UI.
@@ -13,7 +13,7 @@ use crate::train::TrainCommand;
 #[derive(Debug, Clone)]
 pub enum UiCommand {
     /// Send this to the worker as is.
-    Worker(WorkerCommand),
+    Worker(WorkerRequest),
     /// Use a new training folder (remembered, then scanned).
     SetFolder(FolderRole, PathBuf),
     /// Start a new run with the current settings.
@@ -38,12 +38,20 @@ pub enum UiCommand {
     ShowTab(Tab),
     /// Add photos to the convert list.
     AddPhotos(Vec<PathBuf>),
-    /// Load a model file (.pt, .safetensors, .bpk or a model folder) for conversion.
+    /// Open a model file (.pt, .safetensors, .bpk or a model folder) and, once it
+    /// loads, use it as model A.
     ImportModel(PathBuf),
     /// Re-list the runs under the checkpoints folder.
     RefreshRuns,
     /// Look for VGG weights again (after the user located a file).
     CheckVgg,
+    /// Convert a folder with model A (the output folder must lie outside it).
+    ConvertFolder {
+        /// Input folder.
+        input: PathBuf,
+        /// Output folder.
+        output: PathBuf,
+    },
     /// Stop the running folder conversion after the current file.
     CancelBatch,
     /// Show a notification.

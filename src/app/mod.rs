@@ -1,17 +1,21 @@
 //! The studio: the egui desktop app artists use to pick a dataset, train with live
 //! plots and a sample timeline, and convert photos.
 //!
-//! - [`studio`]: the frame loop ([`StudioApp`]).
+//! - [`studio`]: the app ([`StudioApp`]): frame loop, event handling, actions, drops.
 //! - [`state`]: persisted [`Settings`] and launch [`AppOptions`].
-//! - [`worker`]: the UI <-> background protocol and threads.
-//! - [`panels`]: dataset, training, plots, samples, convert.
+//! - [`run_state`]: what the UI knows of the current run.
+//! - [`command`]: what panels ask the app to do ([`command::UiCommand`]).
+//! - [`worker`]: the background threads and their typed protocol.
+//! - [`panels`]: dataset, training, plots, samples, convert (one file each).
 //! - [`widgets`]: the compare view and tiled textures.
+//! - [`history`], [`toasts`]: the bounded loss history and notifications.
 
 use eframe::egui;
 
 pub mod command;
 pub mod history;
 pub mod panels;
+pub mod run_state;
 pub mod state;
 pub mod studio;
 pub mod toasts;
@@ -38,20 +42,30 @@ pub fn run_gui(open: Vec<std::path::PathBuf>) -> anyhow::Result<()> {
         "photo2anime",
         options,
         Box::new(|cc| {
-            let settings: Settings = cc
-                .storage
-                .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
-                .unwrap_or_default();
-            Ok(Box::new(StudioApp::new(
+            let saved = cc.storage.and_then(|s| s.get_string(eframe::APP_KEY));
+            let (settings, note) = Settings::load(saved, &unreadable_settings_path());
+            let mut app = StudioApp::new(
                 settings,
                 AppOptions {
                     open,
                     ..AppOptions::default()
                 },
-            )))
+            );
+            if let Some(note) = note {
+                app.notify(toasts::Level::Warning, note);
+            }
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the studio window: {e}"))
+}
+
+/// Where settings that could not be read are kept: beside eframe's own file.
+fn unreadable_settings_path() -> std::path::PathBuf {
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+    eframe::storage_dir("photo2anime")
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("settings-unreadable-{stamp}.ron"))
 }
 
 /// The window icon (assets/icon.png, compiled in). A decode failure only costs the

@@ -1,30 +1,31 @@
 //! What the studio remembers between sessions ([`Settings`], saved by eframe's
 //! persistence) and the options a launcher passes in ([`AppOptions`], never saved).
 //!
-//! Runtime state (scans, runs, textures, results) lives in the panels and in
-//! [`super::studio::StudioApp`]; nothing here holds a handle, a texture or a thread.
+//! Runtime state (scans, runs, textures, results) lives in the panels, in
+//! [`super::run_state`] and in [`super::studio::StudioApp`]; nothing here holds a
+//! handle, a texture or a thread.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::train::{Duration, LiveParams, Preset, TrainConfig};
+use super::worker::FolderRole;
+use crate::device::DeviceSetting;
+use crate::train::{Duration, LiveParams, TrainConfig};
 
-/// Everything the studio remembers. Unknown or missing fields take their defaults,
-/// so settings written by an older version still load.
+/// Everything the studio remembers. Every struct here is `#[serde(default)]`:
+/// unknown or missing fields take their defaults, so settings written by an older
+/// (or newer) version still load instead of being replaced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
-    /// Folder of photos to train on.
-    pub photos_dir: PathBuf,
-    /// Folder of style images (frames of the target anime style).
-    pub style_dir: PathBuf,
-    /// Hyperparameters of the next run.
-    pub train: TrainSettings,
+    /// The next run's configuration: folders, hyperparameters, VGG file. The same
+    /// type the CLI builds and every run saves as `config.json`.
+    pub train: TrainConfig,
+    /// The run length in both units (the selected one is also in `train.duration`).
+    pub lengths: RunLengths,
     /// Compute device for training and conversion.
     pub device: DeviceSetting,
-    /// torchvision `vgg19-dcbb9e9d.pth` located by the user; `None` looks in the torch hub cache.
-    pub vgg_path: Option<PathBuf>,
     /// Loss plot options.
     pub plots: PlotSettings,
     /// Convert panel options.
@@ -35,13 +36,11 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        let demo = crate::demo_dir();
+        let train = TrainConfig::quick_cpu();
         Self {
-            photos_dir: demo.join("photos"),
-            style_dir: demo.join("style"),
-            train: TrainSettings::default(),
+            lengths: RunLengths::of(train.duration),
+            train,
             device: DeviceSetting::default(),
-            vgg_path: None,
             plots: PlotSettings::default(),
             convert: ConvertSettings::default(),
             tab: Tab::Training,
@@ -50,28 +49,29 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The training configuration these settings describe.
-    pub fn train_config(&self) -> TrainConfig {
-        let t = &self.train;
-        TrainConfig::new(self.photos_dir.clone(), self.style_dir.clone())
-            .with_preset(t.preset)
-            .with_live(t.live)
-            .with_image_size(t.image_size)
-            .with_batch_size(t.batch_size)
-            .with_init_epochs(t.init_epochs)
-            .with_duration(t.duration())
-            .with_sample_every(t.sample_every)
-            .with_checkpoint_every(t.checkpoint_every)
-            .with_vgg_path(self.vgg_path.clone())
+    /// The folder of a training role.
+    pub fn folder(&self, role: FolderRole) -> &Path {
+        match role {
+            FolderRole::Photos => &self.train.photos_dir,
+            FolderRole::Style => &self.train.style_dir,
+        }
+    }
+
+    /// Sets the folder of a training role.
+    pub fn set_folder(&mut self, role: FolderRole, dir: PathBuf) {
+        match role {
+            FolderRole::Photos => self.train.photos_dir = dir,
+            FolderRole::Style => self.train.style_dir = dir,
+        }
     }
 
     /// Replaces folders that no longer exist by the demo folders; returns what was replaced.
     pub fn repair_missing_folders(&mut self) -> Vec<String> {
-        let demo = Settings::default();
+        let demo = TrainConfig::default();
         let mut notes = Vec::new();
         for (dir, fallback, what) in [
-            (&mut self.photos_dir, demo.photos_dir, "photo"),
-            (&mut self.style_dir, demo.style_dir, "style"),
+            (&mut self.train.photos_dir, demo.photos_dir, "photo"),
+            (&mut self.train.style_dir, demo.style_dir, "style"),
         ] {
             if !dir.is_dir() && fallback.is_dir() {
                 notes.push(format!(
@@ -82,6 +82,92 @@ impl Settings {
             }
         }
         notes
+    }
+
+    /// Takes a resumed run's configuration (with the live values of the checkpoint
+    /// resumed from) as the draft.
+    pub fn adopt_run(&mut self, config: &TrainConfig, live: LiveParams) {
+        self.train = TrainConfig {
+            preset: live.matching_preset(),
+            live,
+            ..config.clone()
+        };
+        self.lengths.remember(config.duration);
+    }
+
+    /// Parses settings text as eframe stores it (RON).
+    pub fn from_saved(text: &str) -> Result<Self, ron::error::SpannedError> {
+        ron::from_str(text)
+    }
+
+    /// Loads the settings eframe saved. A saved text that cannot be read is not
+    /// discarded: it is copied to `keep_aside` and the returned note says where, so
+    /// nothing the artist set is lost without a word.
+    pub fn load(saved: Option<String>, keep_aside: &Path) -> (Self, Option<String>) {
+        let Some(text) = saved else {
+            return (Self::default(), None);
+        };
+        match Self::from_saved(&text) {
+            Ok(settings) => (settings, None),
+            Err(e) => {
+                let note = match crate::fsx::write_atomic_str(keep_aside, &text) {
+                    Ok(()) => format!(
+                        "Saved settings could not be read ({e}); defaults are used and the old settings are kept in {}",
+                        keep_aside.display()
+                    ),
+                    Err(io) => format!(
+                        "Saved settings could not be read ({e}), and keeping a copy in {} failed ({io}); defaults are used",
+                        keep_aside.display()
+                    ),
+                };
+                (Self::default(), Some(note))
+            }
+        }
+    }
+}
+
+/// The unit a run's length is given in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthUnit {
+    /// Whole epochs.
+    Epochs,
+    /// Optimisation steps.
+    Steps,
+}
+
+/// Run lengths in both units, so switching the unit back keeps what was typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunLengths {
+    /// Length in epochs.
+    pub epochs: usize,
+    /// Length in steps.
+    pub steps: usize,
+}
+
+impl Default for RunLengths {
+    fn default() -> Self {
+        Self::of(TrainConfig::quick_cpu().duration)
+    }
+}
+
+impl RunLengths {
+    /// Lengths with `duration` in its unit and the recipe's epochs / 300 steps in the other.
+    pub fn of(duration: Duration) -> Self {
+        let mut lengths = Self {
+            epochs: crate::train::config::recipe::EPOCHS,
+            steps: 300,
+        };
+        lengths.remember(duration);
+        lengths
+    }
+
+    /// Records `duration` in its unit.
+    pub fn remember(&mut self, duration: Duration) {
+        match duration {
+            Duration::Epochs(e) => self.epochs = e,
+            Duration::Steps(s) => self.steps = s,
+        }
     }
 }
 
@@ -95,159 +181,6 @@ pub enum Tab {
     Training,
     /// Converting photos with a model.
     Convert,
-}
-
-/// How a run's length is given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum DurationUnit {
-    /// Whole epochs.
-    Epochs,
-    /// Optimisation steps.
-    #[default]
-    Steps,
-}
-
-/// Hyperparameters of the next run, as the sliders show them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrainSettings {
-    /// Loss-weight preset the weights came from ([`Preset::Custom`] once edited).
-    pub preset: Preset,
-    /// Learning rates and loss weights (changeable during a run).
-    pub live: LiveParams,
-    /// Square crop size in pixels (multiple of 8).
-    pub image_size: usize,
-    /// Images per batch.
-    pub batch_size: usize,
-    /// Content-only epochs at the start.
-    pub init_epochs: usize,
-    /// Whether [`TrainSettings::epochs`] or [`TrainSettings::steps`] applies.
-    pub duration_unit: DurationUnit,
-    /// Run length in epochs.
-    pub epochs: usize,
-    /// Run length in steps.
-    pub steps: usize,
-    /// Validation samples every this many steps.
-    pub sample_every: usize,
-    /// A checkpoint every this many steps.
-    pub checkpoint_every: usize,
-}
-
-impl Default for TrainSettings {
-    fn default() -> Self {
-        Self::quick_cpu()
-    }
-}
-
-impl TrainSettings {
-    /// A first run that shows progress within minutes on a CPU: 128 px, batch 4,
-    /// one init epoch, 300 steps, samples every 20 steps.
-    pub fn quick_cpu() -> Self {
-        Self {
-            preset: Preset::Default,
-            live: LiveParams::default(),
-            image_size: 128,
-            batch_size: 4,
-            init_epochs: 1,
-            duration_unit: DurationUnit::Steps,
-            epochs: 101,
-            steps: 300,
-            sample_every: 20,
-            checkpoint_every: 100,
-        }
-    }
-
-    /// A quick run for a GPU: 256 px, batch 8, 2000 steps.
-    pub fn quick_gpu() -> Self {
-        Self {
-            image_size: 256,
-            batch_size: 8,
-            steps: 2000,
-            sample_every: 50,
-            checkpoint_every: 250,
-            ..Self::quick_cpu()
-        }
-    }
-
-    /// The published AnimeGANv2 recipe: 256 px, batch 12, 10 init epochs, 101 epochs.
-    pub fn published() -> Self {
-        let recipe = TrainConfig::new(PathBuf::new(), PathBuf::new());
-        Self {
-            preset: recipe.preset,
-            live: recipe.live,
-            image_size: recipe.image_size,
-            batch_size: recipe.batch_size,
-            init_epochs: recipe.init_epochs,
-            duration_unit: DurationUnit::Epochs,
-            epochs: match recipe.duration {
-                Duration::Epochs(e) => e,
-                Duration::Steps(_) => 101,
-            },
-            steps: 300,
-            sample_every: recipe.sample_every,
-            checkpoint_every: recipe.checkpoint_every,
-        }
-    }
-
-    /// The run length.
-    pub fn duration(&self) -> Duration {
-        match self.duration_unit {
-            DurationUnit::Epochs => Duration::Epochs(self.epochs.max(1)),
-            DurationUnit::Steps => Duration::Steps(self.steps.max(1)),
-        }
-    }
-
-    /// Takes every value from a run's configuration (used when resuming it).
-    pub fn copy_from_config(&mut self, config: &TrainConfig, live: LiveParams) {
-        self.preset = live.matching_preset();
-        self.live = live;
-        self.image_size = config.image_size;
-        self.batch_size = config.batch_size;
-        self.init_epochs = config.init_epochs;
-        match config.duration {
-            Duration::Epochs(e) => {
-                self.duration_unit = DurationUnit::Epochs;
-                self.epochs = e;
-            }
-            Duration::Steps(s) => {
-                self.duration_unit = DurationUnit::Steps;
-                self.steps = s;
-            }
-        }
-        self.sample_every = config.sample_every;
-        self.checkpoint_every = config.checkpoint_every;
-    }
-}
-
-/// Which device trains and converts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DeviceSetting {
-    /// A wgpu adapter; `None` lets wgpu pick the default one.
-    Gpu {
-        /// Adapter name as wgpu reports it.
-        adapter: Option<String>,
-    },
-    /// Flex on the CPU.
-    Cpu,
-}
-
-impl Default for DeviceSetting {
-    fn default() -> Self {
-        Self::Gpu { adapter: None }
-    }
-}
-
-impl DeviceSetting {
-    /// Short label for menus.
-    pub fn label(&self) -> String {
-        match self {
-            Self::Gpu {
-                adapter: Some(name),
-            } => format!("GPU: {name}"),
-            Self::Gpu { adapter: None } => "GPU: default adapter".to_string(),
-            Self::Cpu => "CPU (Flex)".to_string(),
-        }
-    }
 }
 
 /// Loss plot options.
@@ -311,5 +244,50 @@ impl Default for AppOptions {
             force_cpu: false,
             open: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Settings saved before a field existed still load, keeping what they have:
+    /// a new field never wipes an artist's folders or sliders.
+    #[test]
+    fn settings_without_newer_fields_still_load() {
+        let saved = r#"(train: (photos_dir: "/my/photos", image_size: 192, live: (w_color: 12.5)), tab: Convert)"#;
+        let s = Settings::from_saved(saved).unwrap();
+        assert_eq!(s.train.photos_dir, PathBuf::from("/my/photos"));
+        assert_eq!(s.train.image_size, 192);
+        assert_eq!(s.train.live.w_color, 12.5);
+        assert_eq!(s.train.live.lr_g, LiveParams::default().lr_g);
+        assert_eq!(s.train.batch_size, TrainConfig::default().batch_size);
+        assert_eq!(s.tab, Tab::Convert);
+        assert_eq!(s.plots, PlotSettings::default());
+    }
+
+    /// The saved text round-trips through eframe's format.
+    #[test]
+    fn settings_round_trip() {
+        let mut s = Settings::default();
+        s.train.image_size = 96;
+        s.device = DeviceSetting::Cpu;
+        let text = ron::to_string(&s).unwrap();
+        assert_eq!(Settings::from_saved(&text).unwrap(), s);
+    }
+
+    /// Unreadable settings are reported and kept aside, not overwritten.
+    #[test]
+    fn unreadable_settings_are_kept_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let aside = dir.path().join("settings-unreadable.ron");
+        let (s, note) = Settings::load(Some("(train: (image_size: \"big\"".into()), &aside);
+        assert_eq!(s, Settings::default());
+        let note = note.unwrap();
+        assert!(note.contains("settings-unreadable.ron"), "{note}");
+        assert_eq!(
+            std::fs::read_to_string(&aside).unwrap(),
+            "(train: (image_size: \"big\""
+        );
     }
 }

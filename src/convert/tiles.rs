@@ -85,8 +85,8 @@ fn crop_map(img: &RgbImage, x: Span, y: Span) -> Map {
             let p = img
                 .get_pixel((x.start + tx) as u32, (y.start + ty) as u32)
                 .0;
-            for c in 0..3 {
-                m.data[c * h * w + ty * w + tx] = p[c] as f32 / 127.5 - 1.0;
+            for (c, &v) in p.iter().enumerate() {
+                m.data[c * h * w + ty * w + tx] = v as f32 / 127.5 - 1.0;
             }
         }
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 /// Bumped whenever preprocessing changes, invalidating old entries.
-const CACHE_VERSION: u32 = 1;
+const CACHE_VERSION: u32 = 2;
 
 /// The default cache folder: `$XDG_CACHE_HOME/photo2anime` or `~/.cache/photo2anime`,
 /// else `./.photo2anime-cache`.

@@ -3,6 +3,7 @@
 //! loader thread that prepares batches ahead of the trainer.
 
 pub mod cache;
+mod edges;
 pub mod image_io;
 pub mod loader;
 pub mod preprocess;

@@ -288,6 +288,12 @@ impl SpectralConv2d {
         let training = w.device().is_autodiff();
         if training {
             self.u.update(u_new.clone().reshape([cout]));
+            // Commit now: `RunningState::value()` lags one update behind (an update is
+            // folded in only at the next update), so without this the G step's D
+            // forward restarted from the u *before* the D step, and checkpoints saved
+            // a stale u. TF and PyTorch iterate from the u of the previous training
+            // forward (caught by tests/train_step.rs: u off by ~30%, g_adv by 1.5e-5).
+            let _ = self.u.value_sync();
         }
         // sigma = u^T W v, differentiable through W.
         let wv = w

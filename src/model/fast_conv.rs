@@ -24,14 +24,14 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor};
 
 use super::cpu::conv::{self, ConvShape};
-use super::cpu::{flex_tensor, flex_values};
+use super::cpu::flex::{flex_tensor, flex_values};
 
 /// Convolution with a hand-written backward pass (groups 1, dilation 1, `f32`).
 ///
 /// Implemented for Flex (the kernels) and for `Autodiff<Flex>` (the graph node);
 /// [`conv2d`] only routes tensors of those backends here.
 #[backend_extension(Flex, Autodiff)]
-pub trait FastConvBackend: Backend {
+pub(crate) trait FastConvBackend: Backend {
     /// `x` `[B, Cin, H, W]`, `weight` `[Cout, Cin, Kh, Kw]`, `bias` `[Cout]` → `[B, Cout, H', W']`.
     fn fast_conv2d(
         x: FloatTensor<Self>,
@@ -42,7 +42,7 @@ pub trait FastConvBackend: Backend {
 }
 
 /// The backward kernels the autodiff node calls on the inner backend.
-pub trait ConvKernels: Backend {
+pub(crate) trait ConvKernels: Backend {
     /// Gradient of [`FastConvBackend::fast_conv2d`] with respect to `x` (`[B, Cin, H, W]`).
     fn conv_x_backward(
         x: FloatTensor<Self>,
@@ -249,8 +249,9 @@ pub fn conv2d(
 }
 
 /// `conv.forward(x)` through [`conv2d`] (the same padding rule as Burn's
-/// `Conv2d::forward`); the CPU kernels on Flex.
-pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+/// `Conv2d::forward`); the CPU kernels on Flex. `x` `[B, Cin, H, W]` →
+/// `[B, Cout, H', W']`.
+pub(crate) fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     let (rows, cols) = match conv.padding {
         PaddingConfig2d::Valid => ((0, 0), (0, 0)),

@@ -13,13 +13,13 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_e
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
+use super::cpu::flex::{flex_tensor, flex_values};
 use super::cpu::norm::{self, NormShape};
-use super::cpu::{flex_tensor, flex_values};
 
 /// Normalisation over C, H, W per sample, then `* gamma[c] + beta[c]`, then
 /// LeakyReLU(`slope`) (`slope = 1` is no activation).
 #[backend_extension(Flex, Autodiff)]
-pub trait FastNormBackend: Backend {
+pub(crate) trait FastNormBackend: Backend {
     /// `x` `[B, C, H, W]`, `gamma` and `beta` `[C]` → `[B, C, H, W]`.
     fn fast_norm_act(
         x: FloatTensor<Self>,
@@ -34,7 +34,7 @@ pub trait FastNormBackend: Backend {
 }
 
 /// The backward kernels the autodiff nodes call on the inner backend.
-pub trait NormKernels: Backend {
+pub(crate) trait NormKernels: Backend {
     /// `(dx, dgamma, dbeta)` of [`FastNormBackend::fast_norm_act`] for the output gradient `dy`.
     fn norm_act_backward(
         x: FloatTensor<Self>,
@@ -242,7 +242,7 @@ pub fn leaky_relu_act(x: Tensor<4>, slope: f64) -> Tensor<4> {
 }
 
 /// Whether [`layer_norm_act`] takes the CPU kernels for this device.
-pub fn uses_cpu_kernels(device: &Device, dtype: DType) -> bool {
+pub(crate) fn uses_cpu_kernels(device: &Device, dtype: DType) -> bool {
     device.clone().inner() == Device::flex() && dtype == DType::F32
 }
 

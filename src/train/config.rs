@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use burn::config::Config;
 use serde::{Deserialize, Serialize};
 
 use crate::model::UpsampleMode;
@@ -59,6 +58,7 @@ impl Preset {
 /// Learning rates and loss weights: the values that may change while a run is active
 /// (applied at the next step).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LiveParams {
     /// Adam learning rate of the init (content-only) phase.
     pub lr_init: f64,
@@ -132,7 +132,7 @@ impl LiveParams {
     }
 
     /// Checks every value is finite and non-negative, learning rates positive.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let values = [
             ("lr_init", self.lr_init),
             ("lr_g", self.lr_g),
@@ -148,24 +148,58 @@ impl LiveParams {
             ("d_gray", self.d_gray),
             ("d_smooth", self.d_smooth),
         ];
-        for (name, v) in values {
-            if !v.is_finite() || v < 0.0 {
-                return Err(format!(
-                    "{name} must be a finite, non-negative number (got {v})"
-                ));
+        for (name, value) in values {
+            if !value.is_finite() || value < 0.0 {
+                return Err(ConfigError::Negative { name, value });
             }
         }
-        for (name, v) in [
+        for (name, value) in [
             ("lr_init", self.lr_init),
             ("lr_g", self.lr_g),
             ("lr_d", self.lr_d),
         ] {
-            if v <= 0.0 {
-                return Err(format!("{name} must be positive (got {v})"));
+            if value <= 0.0 {
+                return Err(ConfigError::NotPositive { name, value });
             }
         }
         Ok(())
     }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A learning rate or weight is negative, NaN or infinite.
+    #[error("{name} must be a finite, non-negative number (got {value})")]
+    Negative {
+        /// The parameter.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// A learning rate is zero.
+    #[error("{name} must be positive (got {value})")]
+    NotPositive {
+        /// The parameter.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// The crop size is not a multiple of 8 of at least 32.
+    #[error("image size must be a multiple of 8, at least 32 (got {0})")]
+    ImageSize(usize),
+    /// The batch is empty.
+    #[error("batch size must be at least 1")]
+    BatchSize,
+    /// A sample or checkpoint interval is zero.
+    #[error("sample and checkpoint intervals must be at least 1 step")]
+    Interval,
+    /// No checkpoint would be kept.
+    #[error("keep at least one checkpoint")]
+    KeepCheckpoints,
+    /// The run has no step.
+    #[error("the run must last at least one step")]
+    Empty,
 }
 
 /// How long a run lasts.
@@ -177,83 +211,185 @@ pub enum Duration {
     Steps(usize),
 }
 
-/// Every setting of a training run. Defaults are the published AnimeGANv2 recipe.
-#[derive(Config, Debug, PartialEq)]
+/// Every setting of a training run: the CLI's flags, the studio's saved draft and
+/// the run's `config.json` are this one type.
+///
+/// [`Default`] is the published AnimeGANv2 recipe; [`TrainConfig::quick_cpu`] and
+/// [`TrainConfig::quick_gpu`] are the studio's short first runs. Every field has a
+/// default (`#[serde(default)]`), so a `config.json` or saved studio settings
+/// written before a field existed still load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrainConfig {
     /// Folder of photos (scanned recursively).
     pub photos_dir: PathBuf,
     /// Folder of style images (scanned recursively).
     pub style_dir: PathBuf,
     /// Loss-weight preset the run started from.
-    #[config(default = "Preset::Default")]
     pub preset: Preset,
     /// Learning rates and loss weights (changeable live).
-    #[config(default = "LiveParams::default()")]
     pub live: LiveParams,
     /// Square training crop size in pixels.
-    #[config(default = 256)]
     pub image_size: usize,
     /// Images per batch.
-    #[config(default = 12)]
     pub batch_size: usize,
     /// Content-only epochs at the start.
-    #[config(default = 10)]
     pub init_epochs: usize,
     /// Run length: 101 epochs in the paper's recipe.
-    #[config(default = "Duration::Epochs(101)")]
     pub duration: Duration,
     /// Save validation samples every this many steps (and at step 0).
-    #[config(default = 100)]
     pub sample_every: usize,
     /// Save a checkpoint every this many steps.
-    #[config(default = 500)]
     pub checkpoint_every: usize,
     /// Checkpoints kept on disk (older ones are deleted).
-    #[config(default = 3)]
     pub keep_checkpoints: usize,
     /// Fixed validation photos shown in the sample grid.
-    #[config(default = 4)]
     pub sample_count: usize,
     /// Seed of weight init, data order and crops.
-    #[config(default = 42)]
     pub seed: u64,
     /// torchvision VGG19 weights; `None` looks in the torch hub cache.
-    #[config(default = "None")]
     pub vgg_path: Option<PathBuf>,
     /// Generator upsampling rule.
-    #[config(default = "UpsampleMode::AlignCorners")]
     pub upsample: UpsampleMode,
     /// Preprocessing cache folder; `None` uses `~/.cache/photo2anime`.
-    #[config(default = "None")]
     pub cache_dir: Option<PathBuf>,
     /// Batches prepared ahead of the trainer by the loader thread.
-    #[config(default = 4)]
     pub prefetch: usize,
 }
 
+/// The published recipe's values, named once: [`TrainConfig::default`] and the
+/// CLI's help text both read them.
+pub mod recipe {
+    /// Square training crop size.
+    pub const IMAGE_SIZE: usize = 256;
+    /// Images per batch.
+    pub const BATCH_SIZE: usize = 12;
+    /// Content-only epochs.
+    pub const INIT_EPOCHS: usize = 10;
+    /// Run length in epochs.
+    pub const EPOCHS: usize = 101;
+    /// Samples every this many steps.
+    pub const SAMPLE_EVERY: usize = 100;
+    /// A checkpoint every this many steps.
+    pub const CHECKPOINT_EVERY: usize = 500;
+    /// Seed of init, data order and crops.
+    pub const SEED: u64 = 42;
+}
+
+impl Default for TrainConfig {
+    /// The published AnimeGANv2 recipe on the demo dataset.
+    fn default() -> Self {
+        let demo = crate::demo_dir();
+        Self {
+            photos_dir: demo.join("photos"),
+            style_dir: demo.join("style"),
+            preset: Preset::Default,
+            live: LiveParams::default(),
+            image_size: recipe::IMAGE_SIZE,
+            batch_size: recipe::BATCH_SIZE,
+            init_epochs: recipe::INIT_EPOCHS,
+            duration: Duration::Epochs(recipe::EPOCHS),
+            sample_every: recipe::SAMPLE_EVERY,
+            checkpoint_every: recipe::CHECKPOINT_EVERY,
+            keep_checkpoints: 3,
+            sample_count: 4,
+            seed: recipe::SEED,
+            vgg_path: None,
+            upsample: UpsampleMode::AlignCorners,
+            cache_dir: None,
+            prefetch: 4,
+        }
+    }
+}
+
+impl burn::config::Config for TrainConfig {}
+
+/// `with_*` setters, so tests and callers can state only what differs.
+macro_rules! setters {
+    ($($name:ident: $field:ident: $ty:ty),* $(,)?) => {
+        impl TrainConfig {
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`.")]
+                #[must_use]
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    with_preset: preset: Preset,
+    with_live: live: LiveParams,
+    with_image_size: image_size: usize,
+    with_batch_size: batch_size: usize,
+    with_init_epochs: init_epochs: usize,
+    with_duration: duration: Duration,
+    with_sample_every: sample_every: usize,
+    with_checkpoint_every: checkpoint_every: usize,
+    with_keep_checkpoints: keep_checkpoints: usize,
+    with_sample_count: sample_count: usize,
+    with_seed: seed: u64,
+    with_vgg_path: vgg_path: Option<PathBuf>,
+    with_upsample: upsample: UpsampleMode,
+    with_cache_dir: cache_dir: Option<PathBuf>,
+    with_prefetch: prefetch: usize,
+}
+
 impl TrainConfig {
+    /// The published recipe on these folders.
+    pub fn new(photos_dir: PathBuf, style_dir: PathBuf) -> Self {
+        Self {
+            photos_dir,
+            style_dir,
+            ..Self::default()
+        }
+    }
+
+    /// A first run that shows progress within minutes on a CPU: 128 px, batch 4,
+    /// one init epoch, 300 steps, samples every 20 steps (the studio's default).
+    pub fn quick_cpu() -> Self {
+        Self {
+            image_size: 128,
+            batch_size: 4,
+            init_epochs: 1,
+            duration: Duration::Steps(300),
+            sample_every: 20,
+            checkpoint_every: 100,
+            ..Self::default()
+        }
+    }
+
+    /// A quick run for a GPU: 256 px, batch 8, 2000 steps.
+    pub fn quick_gpu() -> Self {
+        Self {
+            image_size: 256,
+            batch_size: 8,
+            duration: Duration::Steps(2000),
+            sample_every: 50,
+            checkpoint_every: 250,
+            ..Self::quick_cpu()
+        }
+    }
+
     /// Checks values that would make a run impossible.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.image_size < 32 || self.image_size % 8 != 0 {
-            return Err(format!(
-                "image size must be a multiple of 8, at least 32 (got {})",
-                self.image_size
-            ));
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.image_size < 32 || !self.image_size.is_multiple_of(8) {
+            return Err(ConfigError::ImageSize(self.image_size));
         }
         if self.batch_size == 0 {
-            return Err("batch size must be at least 1".into());
+            return Err(ConfigError::BatchSize);
         }
         if self.sample_every == 0 || self.checkpoint_every == 0 {
-            return Err("sample and checkpoint intervals must be at least 1 step".into());
+            return Err(ConfigError::Interval);
         }
         if self.keep_checkpoints == 0 {
-            return Err("keep at least one checkpoint".into());
+            return Err(ConfigError::KeepCheckpoints);
         }
-        match self.duration {
-            Duration::Epochs(0) | Duration::Steps(0) => {
-                return Err("the run must last at least one step".into());
-            }
-            _ => {}
+        if matches!(self.duration, Duration::Epochs(0) | Duration::Steps(0)) {
+            return Err(ConfigError::Empty);
         }
         self.live.validate()
     }

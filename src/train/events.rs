@@ -240,8 +240,9 @@ pub enum TrainEvent {
     },
     /// Something worth telling that does not stop the run.
     Warning(String),
-    /// Something that stopped the run; the last good checkpoint is kept.
-    Error(String),
+    /// What stopped the run; the last good checkpoint is kept. Shared, so the
+    /// event stays cheap to clone while the error keeps its type.
+    Error(std::sync::Arc<super::trainer::TrainError>),
     /// The run ended.
     Finished {
         /// Steps done.

@@ -8,21 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use burn::module::Module;
-use burn::optim::ModuleOptimizer;
-use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device};
+use burn::tensor::Device;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use image::{DynamicImage, RgbImage};
 
-use super::checkpoint::{
-    CheckpointError, ModelInfo, ModelOrigin, TrainState, files, latest_checkpoint,
-    publish_checkpoint, read_json, write_json,
-};
-use super::config::{Duration, LiveParams, TrainConfig};
+use super::config::{ConfigError, Duration, LiveParams, TrainConfig};
 use super::events::{
     FinishReason, LossValues, Phase, RgbImage8, StepStats, TrainCommand, TrainEvent,
 };
 use super::metrics::MetricsWriter;
+use super::run_dir::{
+    BrokenCheckpoint, DatasetRecord, ModelInfo, ModelOrigin, PartialCheckpoint, RunDirError,
+    RunLock, TrainState, check_dataset, checkpoint_candidates, files, load_module, load_optimizer,
+    point_latest_at, read_json, remove_leftovers, sample_file_name, set_aside_broken,
+    skipped_warning, verify_checkpoint, write_json,
+};
 use super::step::Networks;
 use crate::data::cache::save_png_atomic;
 use crate::data::loader::DataError;
@@ -38,18 +38,19 @@ use crate::tensor_image::{images_to_tensor, tensor_to_images, two_row_grid};
 pub enum TrainError {
     /// The configuration is invalid.
     #[error("invalid configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
     /// The dataset could not be prepared.
     #[error(transparent)]
     Data(#[from] DataError),
     /// VGG weights could not be loaded.
     #[error(transparent)]
     Weights(#[from] WeightsError),
-    /// A checkpoint could not be written or read.
+    /// The run folder could not be used, read or written (locked, damaged, changed
+    /// dataset, disk full...).
     #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
+    RunDir(#[from] RunDirError),
     /// A loss became NaN or infinite; the run stopped without saving.
-    #[error("loss {term} became {value} at step {step}: training stopped; the last good checkpoint is kept{}", last.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default())]
+    #[error("loss {term} became {value} at step {step}: training stopped; {}", kept_checkpoint(.last))]
     NonFinite {
         /// The offending term.
         term: &'static str,
@@ -65,8 +66,43 @@ pub enum TrainError {
     LoaderStopped,
 }
 
+/// The end of the NaN message: what is left to resume from, truthfully.
+fn kept_checkpoint(last: &Option<PathBuf>) -> String {
+    match last {
+        Some(p) => format!("the last good checkpoint is kept ({})", p.display()),
+        None => "no checkpoint had been saved yet, so there is nothing to resume; \
+                 lower the learning rates and start a new run"
+            .to_string(),
+    }
+}
+
 /// Exponential smoothing window of the throughput figure.
 const TIMING_WINDOW: usize = 20;
+
+/// How a trainer starts, and what it writes into the run folder once every check
+/// has passed.
+enum Start {
+    /// A new run: `config.json` and `dataset.json` are written.
+    New {
+        /// The folders' files now.
+        dataset: DatasetRecord,
+    },
+    /// A resumed run.
+    Resume {
+        /// `config.json` must be rewritten (the duration changed).
+        config_changed: bool,
+        /// The run has no `dataset.json` yet (started by an older version): this is
+        /// the record to write.
+        unrecorded_dataset: Option<DatasetRecord>,
+    },
+}
+
+/// The checkpoint a resume starts from, and the newer ones that were damaged.
+struct Resumed {
+    state: TrainState,
+    dir: PathBuf,
+    broken: Vec<BrokenCheckpoint>,
+}
 
 /// A training run in progress.
 pub struct Trainer {
@@ -90,101 +126,178 @@ pub struct Trainer {
     elapsed: StdDuration,
     last_checkpoint: Option<PathBuf>,
     last_saved_step: Option<usize>,
+    /// Held for the trainer's lifetime: no other trainer may write this run folder.
+    _lock: RunLock,
 }
 
 impl Trainer {
-    /// Starts a new run in `run_dir` (created; must not hold a run already).
+    /// Starts a new run in `run_dir` (created; must not hold a checkpoint already).
+    ///
+    /// The folder is locked first; a second trainer on the same folder fails with
+    /// [`RunDirError::Locked`]. Nothing but the folder and its `.lock` is written
+    /// before the dataset and VGG are ready.
     pub fn new(
         config: TrainConfig,
         run_dir: &Path,
         device: &SelectedDevice,
         events: Sender<TrainEvent>,
     ) -> Result<Self, TrainError> {
-        config.validate().map_err(TrainError::Config)?;
-        if run_dir.join("latest.json").exists() {
-            return Err(TrainError::Config(format!(
-                "{} already holds a run; resume it or choose another run name",
-                run_dir.display()
-            )));
-        }
-        std::fs::create_dir_all(run_dir.join("samples")).map_err(|source| CheckpointError::Io {
+        config.validate()?;
+        std::fs::create_dir_all(run_dir).map_err(|source| RunDirError::Io {
             path: run_dir.to_path_buf(),
             source,
         })?;
-        write_json(&run_dir.join("config.json"), &config)?;
+        // The lock before any check: two trainers started on one folder at the same
+        // moment would otherwise both find it empty.
+        let lock = RunLock::acquire(run_dir)?;
+        if run_dir.join(files::LATEST).exists() || !checkpoint_candidates(run_dir).is_empty() {
+            return Err(RunDirError::AlreadyARun {
+                path: run_dir.to_path_buf(),
+            }
+            .into());
+        }
+        let dataset = DatasetRecord::scan(&config.photos_dir, &config.style_dir)?;
         device.device.seed(config.seed);
+        let ad = device.device.clone().autodiff();
         let generator = GeneratorConfig::new()
             .with_upsample(config.upsample)
-            .init(&device.device.clone().autodiff());
-        let discriminator = DiscriminatorConfig::new().init(&device.device.clone().autodiff());
+            .init(&ad);
+        let discriminator = DiscriminatorConfig::new().init(&ad);
         Self::build(
             config,
             run_dir,
             device,
             events,
+            lock,
             generator,
             discriminator,
-            None,
+            Start::New { dataset },
         )
     }
 
-    /// Resumes the newest checkpoint of `run_dir`: same step counter, same data
+    /// Resumes the newest intact checkpoint of `run_dir`: same step counter, same data
     /// order, same optimizer state, metrics.csv continued. `duration` extends (or
     /// shortens) the run; it is written back to `config.json`.
+    ///
+    /// Refused, with nothing written (the `.lock` file aside), when another process
+    /// trains the folder, when the photo or style folder changed since the run started
+    /// ([`RunDirError::DatasetChanged`]), or when no checkpoint is intact. Damaged newer
+    /// checkpoints are skipped with a [`TrainEvent::Warning`] and moved aside.
     pub fn resume(
         run_dir: &Path,
         device: &SelectedDevice,
         events: Sender<TrainEvent>,
         duration: Option<Duration>,
     ) -> Result<Self, TrainError> {
-        let mut config: TrainConfig = read_json(&run_dir.join("config.json"))?;
-        if let Some(d) = duration {
-            config.duration = d;
-            write_json(&run_dir.join("config.json"), &config)?;
+        if !run_dir.is_dir() {
+            return Err(RunDirError::NotAModel {
+                path: run_dir.to_path_buf(),
+            }
+            .into());
         }
-        config.validate().map_err(TrainError::Config)?;
-        let (_, ckpt) = latest_checkpoint(run_dir)?;
-        let state: TrainState = read_json(&ckpt.join(files::STATE))?;
+        let lock = RunLock::acquire(run_dir)?;
+        let mut config: TrainConfig = read_json(&run_dir.join(files::CONFIG))?;
+        let config_changed = match duration {
+            Some(d) if d != config.duration => {
+                config.duration = d;
+                true
+            }
+            _ => false,
+        };
+        config.validate()?;
+        let now = DatasetRecord::scan(&config.photos_dir, &config.style_dir)?;
+        let recorded = check_dataset(run_dir, &config, &now)?;
+        if checkpoint_candidates(run_dir).is_empty() {
+            // Fail before the expensive preparation below.
+            return Err(RunDirError::NoIntactCheckpoint {
+                path: run_dir.to_path_buf(),
+                broken: Vec::new(),
+            }
+            .into());
+        }
         let ad = device.device.clone().autodiff();
-        let generator = load_module(
-            GeneratorConfig::new()
-                .with_upsample(config.upsample)
-                .init(&ad),
-            &ckpt.join(files::GENERATOR),
-        )?;
-        let discriminator = load_module(
-            DiscriminatorConfig::new().init(&ad),
-            &ckpt.join(files::DISCRIMINATOR),
-        )?;
+        // Placeholders: the checkpoint's weights replace them in `build`.
+        let generator = GeneratorConfig::new()
+            .with_upsample(config.upsample)
+            .init(&ad);
+        let discriminator = DiscriminatorConfig::new().init(&ad);
         Self::build(
             config,
             run_dir,
             device,
             events,
+            lock,
             generator,
             discriminator,
-            Some((state, ckpt)),
+            Start::Resume {
+                config_changed,
+                unrecorded_dataset: (!recorded).then_some(now),
+            },
         )
     }
 
+    /// Loads the newest checkpoint that verifies and loads completely into `nets`.
+    fn restore_newest(run_dir: &Path, nets: &mut Networks) -> Result<Resumed, RunDirError> {
+        let mut broken = Vec::new();
+        for (step, dir) in checkpoint_candidates(run_dir) {
+            let loaded = (|| {
+                let state = verify_checkpoint(&dir, step)?;
+                let generator = load_module(nets.generator.clone(), &dir.join(files::GENERATOR))?;
+                let discriminator =
+                    load_module(nets.discriminator.clone(), &dir.join(files::DISCRIMINATOR))?;
+                let opt_init = load_optimizer(nets.opt_init.clone(), &dir.join(files::OPT_INIT))?;
+                let opt_g = load_optimizer(nets.opt_g.clone(), &dir.join(files::OPT_G))?;
+                let opt_d = load_optimizer(nets.opt_d.clone(), &dir.join(files::OPT_D))?;
+                Ok::<_, RunDirError>((state, generator, discriminator, opt_init, opt_g, opt_d))
+            })();
+            match loaded {
+                Ok((state, generator, discriminator, opt_init, opt_g, opt_d)) => {
+                    nets.generator = generator;
+                    nets.discriminator = discriminator;
+                    nets.opt_init = opt_init;
+                    nets.opt_g = opt_g;
+                    nets.opt_d = opt_d;
+                    return Ok(Resumed { state, dir, broken });
+                }
+                Err(e) => broken.push(BrokenCheckpoint {
+                    step,
+                    dir,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Err(RunDirError::NoIntactCheckpoint {
+            path: run_dir.to_path_buf(),
+            broken,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn build(
         config: TrainConfig,
         run_dir: &Path,
         device: &SelectedDevice,
         events: Sender<TrainEvent>,
+        lock: RunLock,
         generator: Generator,
         discriminator: Discriminator,
-        resume: Option<(TrainState, PathBuf)>,
+        start: Start,
     ) -> Result<Self, TrainError> {
         let plain = device.device.clone();
         let autodiff = plain.clone().autodiff();
         let (vgg, vgg_source) = load_loss_network(config.vgg_path.as_deref(), &autodiff)?;
+        // Burn initialises parameters lazily, at first use, from the device RNG as it
+        // is then. A random (seeded) VGG would otherwise get other weights in a resumed
+        // run than in the run it continues (its first use comes after other draws), and
+        // the resumed losses would differ. Reading the weights now fixes them while the
+        // RNG still holds the VGG's own seed.
+        let _ = crate::interop::params::collect_params(&vgg);
         if !vgg_source.is_pretrained() {
             let _ = events.send(TrainEvent::Warning(vgg_source.describe()));
         }
         let progress_events = events.clone();
         let progress = move |done: usize, total: usize| {
-            if done == total || done % 16 == 0 {
+            if done == total || done.is_multiple_of(16) {
                 let _ = progress_events.send(TrainEvent::Preparing { done, total });
             }
         };
@@ -201,13 +314,7 @@ impl Trainer {
             &cache_dir,
             &progress,
         )?;
-        for s in &skipped {
-            let _ = events.send(TrainEvent::Warning(format!(
-                "skipped {}: {}",
-                s.path.display(),
-                s.reason
-            )));
-        }
+        // Skipped files travel in DatasetReady (each with its reason), not as warnings.
         let _ = events.send(TrainEvent::DatasetReady {
             photos: dataset.photos.len(),
             style: dataset.style.len(),
@@ -220,24 +327,70 @@ impl Trainer {
         };
         let validation = dataset.validation_photos(config.sample_count);
         let mut nets = Networks::new(generator, discriminator, vgg);
-        let (step, live, last_checkpoint) = match resume {
-            Some((state, ckpt)) => {
-                nets.opt_init = load_optimizer(nets.opt_init, &ckpt.join(files::OPT_INIT))?;
-                nets.opt_g = load_optimizer(nets.opt_g, &ckpt.join(files::OPT_G))?;
-                nets.opt_d = load_optimizer(nets.opt_d, &ckpt.join(files::OPT_D))?;
-                (state.step, state.live, Some(ckpt))
+        let resumed = match &start {
+            Start::Resume { .. } => Some(Self::restore_newest(run_dir, &mut nets)?),
+            Start::New { .. } => None,
+        };
+
+        // Every check passed: only from here on is the run folder written.
+        let mut warnings = remove_leftovers(run_dir);
+        let samples_dir = run_dir.join(files::SAMPLES);
+        std::fs::create_dir_all(&samples_dir).map_err(|source| RunDirError::Io {
+            path: samples_dir.clone(),
+            source,
+        })?;
+        match start {
+            Start::New { dataset } => {
+                write_json(&run_dir.join(files::CONFIG), &config)?;
+                write_json(&run_dir.join(files::DATASET), &dataset)?;
             }
+            Start::Resume {
+                config_changed,
+                unrecorded_dataset,
+            } => {
+                if let Some(r) = &resumed {
+                    for b in &r.broken {
+                        let moved = match set_aside_broken(run_dir, b) {
+                            Ok(aside) => format!("; it was moved to {}", aside.display()),
+                            Err(e) => format!("; it could not be moved aside: {e}"),
+                        };
+                        warnings.push(skipped_warning(b, r.state.step, &r.dir) + &moved);
+                    }
+                    // Repoint latest.json when it names a damaged checkpoint, or was
+                    // never switched to the newest (a crash right after the rename).
+                    let pointer: Option<super::run_dir::LatestPointer> =
+                        read_json(&run_dir.join(files::LATEST)).ok();
+                    if pointer.is_none_or(|p| p.step != r.state.step) {
+                        point_latest_at(run_dir, r.state.step)?;
+                    }
+                }
+                if config_changed {
+                    write_json(&run_dir.join(files::CONFIG), &config)?;
+                }
+                if let Some(record) = unrecorded_dataset {
+                    write_json(&run_dir.join(files::DATASET), &record)?;
+                    warnings.push(format!(
+                        "{} has no {}: it was started by an older photo2anime, so changes to its \
+                         photo or style folders cannot be detected for this resume; the folders \
+                         as they are now are recorded for later resumes",
+                        run_dir.display(),
+                        files::DATASET
+                    ));
+                }
+            }
+        }
+        let (step, live, last_checkpoint) = match resumed {
+            Some(r) => (r.state.step, r.state.live, Some(r.dir)),
             None => (0, config.live, None),
         };
+        let metrics_path = run_dir.join(files::METRICS);
         let metrics =
-            MetricsWriter::open(&run_dir.join("metrics.csv"), step).map_err(|source| {
-                CheckpointError::Io {
-                    path: run_dir.join("metrics.csv"),
-                    source,
-                }
+            MetricsWriter::open(&metrics_path, step).map_err(|source| RunDirError::Io {
+                path: metrics_path.clone(),
+                source,
             })?;
         write_json(
-            &run_dir.join("model.json"),
+            &run_dir.join(files::MODEL),
             &ModelInfo {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 upsample: config.upsample,
@@ -246,6 +399,9 @@ impl Trainer {
                 image_size: Some(config.image_size),
             },
         )?;
+        for w in warnings {
+            let _ = events.send(TrainEvent::Warning(w));
+        }
         Ok(Self {
             last_saved_step: last_checkpoint.as_ref().map(|_| step),
             config,
@@ -267,6 +423,7 @@ impl Trainer {
             recent_ms: VecDeque::new(),
             elapsed: StdDuration::ZERO,
             last_checkpoint,
+            _lock: lock,
         })
     }
 
@@ -316,7 +473,7 @@ impl Trainer {
     }
 
     /// Replaces learning rates and loss weights from the next step on.
-    pub fn set_live(&mut self, live: LiveParams) -> Result<(), String> {
+    pub fn set_live(&mut self, live: LiveParams) -> Result<(), super::config::ConfigError> {
         live.validate()?;
         self.live = live;
         let _ = self.events.send(TrainEvent::LiveApplied {
@@ -438,10 +595,10 @@ impl Trainer {
             )));
         }
         self.send(TrainEvent::Step(stats.clone()));
-        if self.step % self.config.sample_every == 0 {
+        if self.step.is_multiple_of(self.config.sample_every) {
             self.emit_samples();
         }
-        if self.step % self.config.checkpoint_every == 0 {
+        if self.step.is_multiple_of(self.config.checkpoint_every) {
             self.save_checkpoint()?;
         }
         Ok(stats)
@@ -455,11 +612,21 @@ impl Trainer {
         }
         let g = self.nets.generator.valid();
         let input = images_to_tensor(&self.validation, &self.device);
-        let outputs = tensor_to_images(g.forward(input));
+        let outputs = match tensor_to_images(g.forward(input)) {
+            Ok(outputs) => outputs,
+            Err(e) => {
+                // No grid is better than a made-up one; training itself is unaffected.
+                self.send(TrainEvent::Warning(format!(
+                    "samples at step {} skipped: {e}",
+                    self.step
+                )));
+                return;
+            }
+        };
         let path = self
             .run_dir
-            .join("samples")
-            .join(format!("step-{:06}.png", self.step));
+            .join(files::SAMPLES)
+            .join(sample_file_name(self.step));
         let grid = two_row_grid(&self.validation, &outputs);
         let written = match save_png_atomic(&DynamicImage::ImageRgb8(grid), &path) {
             Ok(()) => Some(path),
@@ -479,71 +646,52 @@ impl Trainer {
         });
     }
 
-    /// Writes a checkpoint of the current step atomically and prunes old ones.
+    /// Writes a checkpoint of the current step atomically and prunes old ones (see
+    /// [`super::run_dir`] for the crash-safety rules).
     pub fn save_checkpoint(&mut self) -> Result<PathBuf, TrainError> {
-        if self.last_saved_step == Some(self.step) {
-            if let Some(p) = &self.last_checkpoint {
-                return Ok(p.clone());
-            }
+        if self.last_saved_step == Some(self.step)
+            && let Some(p) = &self.last_checkpoint
+        {
+            return Ok(p.clone());
         }
-        let tmp = self.run_dir.join(format!(".partial-{:06}", self.step));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|source| CheckpointError::Io {
-            path: tmp.clone(),
-            source,
-        })?;
-        let result = (|| -> Result<PathBuf, TrainError> {
-            save_module(self.nets.generator.clone(), &tmp.join(files::GENERATOR))?;
-            save_module(
-                self.nets.discriminator.clone(),
-                &tmp.join(files::DISCRIMINATOR),
-            )?;
-            save_optimizer(&self.nets.opt_init, &tmp.join(files::OPT_INIT))?;
-            save_optimizer(&self.nets.opt_g, &tmp.join(files::OPT_G))?;
-            save_optimizer(&self.nets.opt_d, &tmp.join(files::OPT_D))?;
-            write_json(
-                &tmp.join(files::STATE),
-                &TrainState {
-                    step: self.step,
-                    epoch: self.step / self.steps_per_epoch,
-                    phase: self.phase(),
-                    live: self.live,
-                    seed: self.config.seed,
-                    device: self.device_description.clone(),
-                },
-            )?;
-            Ok(publish_checkpoint(
-                &self.run_dir,
-                &tmp,
-                self.step,
-                self.config.keep_checkpoints,
-            )?)
-        })();
-        match result {
-            Ok(path) => {
-                self.last_checkpoint = Some(path.clone());
-                self.last_saved_step = Some(self.step);
-                self.send(TrainEvent::CheckpointSaved {
-                    step: self.step,
-                    path: path.clone(),
-                });
-                Ok(path)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&tmp);
-                Err(e)
-            }
+        // Dropped (and its folder removed) on any error below.
+        let mut partial = PartialCheckpoint::create(&self.run_dir, self.step)?;
+        partial.save_module(files::GENERATOR, self.nets.generator.clone())?;
+        partial.save_module(files::DISCRIMINATOR, self.nets.discriminator.clone())?;
+        partial.save_optimizer(files::OPT_INIT, &self.nets.opt_init)?;
+        partial.save_optimizer(files::OPT_G, &self.nets.opt_g)?;
+        partial.save_optimizer(files::OPT_D, &self.nets.opt_d)?;
+        let state = TrainState {
+            step: self.step,
+            epoch: self.step / self.steps_per_epoch,
+            phase: self.phase(),
+            live: self.live,
+            seed: self.config.seed,
+            device: self.device_description.clone(),
+            checksums: Default::default(),
+        };
+        let (path, warnings) =
+            partial.publish(&self.run_dir, state, self.config.keep_checkpoints)?;
+        for w in warnings {
+            self.send(TrainEvent::Warning(w));
         }
+        self.last_checkpoint = Some(path.clone());
+        self.last_saved_step = Some(self.step);
+        self.send(TrainEvent::CheckpointSaved {
+            step: self.step,
+            path: path.clone(),
+        });
+        Ok(path)
     }
 
     /// Runs until done, stopped or failed, applying `commands` between steps.
     /// Every outcome is reported as events; the return value says why it ended.
     pub fn run(mut self, commands: &Receiver<TrainCommand>) -> FinishReason {
         let reason = self.run_inner(commands);
-        if let Err(e) = &reason {
-            self.send(TrainEvent::Error(e.to_string()));
-        }
-        let reason = reason.unwrap_or(FinishReason::Failed);
+        let reason = reason.unwrap_or_else(|e| {
+            self.send(TrainEvent::Error(std::sync::Arc::new(e)));
+            FinishReason::Failed
+        });
         self.send(TrainEvent::Finished {
             step: self.step,
             reason: reason.clone(),
@@ -594,7 +742,7 @@ impl Trainer {
             }
             if self.is_finished() {
                 self.save_checkpoint()?;
-                if self.step % self.config.sample_every != 0 {
+                if !self.step.is_multiple_of(self.config.sample_every) {
                     self.emit_samples();
                 }
                 return Ok(FinishReason::Completed);
@@ -602,64 +750,4 @@ impl Trainer {
             self.train_step()?;
         }
     }
-}
-
-fn save_module<M: Module>(module: M, path: &Path) -> Result<(), TrainError> {
-    write_encoded(path, module.into_record().into_bytes())
-}
-
-/// Writes serialised weights or optimizer state atomically, naming the file on error.
-fn write_encoded<B: std::ops::Deref<Target = [u8]>, E: ToString>(
-    path: &Path,
-    encoded: Result<B, E>,
-) -> Result<(), TrainError> {
-    let bytes = encoded.map_err(|e| CheckpointError::Weights {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
-    crate::fsx::write_atomic(path, &bytes).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(())
-}
-
-/// Loads burnpack weights saved by this crate into `module`.
-pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
-        CheckpointError::Weights {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        }
-    })?;
-    module
-        .try_load_record(record)
-        .map_err(|e| CheckpointError::Weights {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })
-}
-
-fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<(), TrainError> {
-    write_encoded(path, optimizer.into_bytes())
-}
-
-fn load_optimizer(
-    optimizer: ModuleOptimizer,
-    path: &Path,
-) -> Result<ModuleOptimizer, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    optimizer
-        .from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| CheckpointError::Weights {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })
 }

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: tiny synthetic datasets.
-
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -74,6 +74,86 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Largest `|a[i] - b[i]|`, and NaN as soon as either side holds a NaN (or both the
+/// same infinity), so `d <= tol` can never pass on a NaN output. `fold(0.0, f32::max)`
+/// would skip NaNs: an all-NaN output compared as "0 difference". Panics when the
+/// lengths differ.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "max_abs_diff: lengths differ ({} vs {})",
+        a.len(),
+        b.len()
+    );
+    let mut max = 0f32;
+    for (x, y) in a.iter().zip(b) {
+        let d = (x - y).abs();
+        if d.is_nan() {
+            return f32::NAN;
+        }
+        max = max.max(d);
+    }
+    max
+}
+
+/// `‖a − b‖₂ / ‖b‖₂` (`b` is the reference), accumulated in f64; NaN when either
+/// side holds a NaN. A zero reference gives `‖a‖₂ / 1e-30`. Panics when the
+/// lengths differ.
+pub fn rel_l2_error(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "rel_l2_error: lengths differ ({} vs {})",
+        a.len(),
+        b.len()
+    );
+    let (mut err, mut norm) = (0f64, 0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let d = f64::from(x) - f64::from(y);
+        err += d * d;
+        norm += f64::from(y) * f64::from(y);
+    }
+    if err.is_nan() || norm.is_nan() {
+        return f32::NAN;
+    }
+    (err.sqrt() / norm.sqrt().max(1e-30)) as f32
+}
+
+/// Index and value of the first NaN or infinite element, if any.
+fn first_non_finite(v: &[f32]) -> Option<(usize, f32)> {
+    v.iter().copied().enumerate().find(|(_, x)| !x.is_finite())
+}
+
+/// Panics (naming `what`) unless `a` and `b` have the same length, every element of
+/// both is finite, and `max |a - b| <= tol`.
+pub fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths differ");
+    assert!(!a.is_empty(), "{what}: nothing to compare");
+    for (side, v) in [("left", a), ("right", b)] {
+        if let Some((i, x)) = first_non_finite(v) {
+            panic!("{what}: {side} side is not finite at index {i} ({x})");
+        }
+    }
+    let d = max_abs_diff(a, b);
+    assert!(d <= tol, "{what}: max |difference| {d:e} > {tol:e}");
+}
+
+/// Panics (naming `what`) unless both sides are finite and the relative L2 error of
+/// `a` against the reference `b` is at most `tol`; returns that error.
+pub fn assert_rel_l2(a: &[f32], b: &[f32], tol: f32, what: &str) -> f32 {
+    assert_eq!(a.len(), b.len(), "{what}: lengths differ");
+    assert!(!a.is_empty(), "{what}: nothing to compare");
+    for (side, v) in [("left", a), ("right", b)] {
+        if let Some((i, x)) = first_non_finite(v) {
+            panic!("{what}: {side} side is not finite at index {i} ({x})");
+        }
+    }
+    let rel = rel_l2_error(a, b);
+    assert!(rel <= tol, "{what}: relative L2 error {rel:e} > {tol:e}");
+    rel
+}
+
 /// Max |photo2anime - PyTorch| over every fixture case of `mode` on `device`.
 pub fn fixture_max_diff(device: &Device, mode: UpsampleMode) -> Vec<(String, f32)> {
     let io = SafetensorsFile::open(&fixture("reference_io.safetensors")).unwrap();
@@ -103,13 +183,35 @@ pub fn fixture_max_diff(device: &Device, mode: UpsampleMode) -> Vec<(String, f32
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
-        assert_eq!(y.len(), expected.len());
-        let d = y
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        // NaN when either side has one, so the callers' `d <= tol` fails.
+        let d = max_abs_diff(&y, &expected);
         results.push((format!("{case} {suffix}"), d));
     }
     results
+}
+
+/// Relative error `|a - b| / |b|` that fails on NaN: any NaN (or infinity) gives
+/// `f64::INFINITY`, so `error <= tolerance` is false. `b == 0` compares `|a|`.
+pub fn nan_fails_rel(a: f64, b: f64) -> f64 {
+    if !a.is_finite() || !b.is_finite() {
+        return f64::INFINITY;
+    }
+    let d = (a - b).abs();
+    if b == 0.0 { d } else { d / b.abs() }
+}
+
+/// Relative L2 error `|a - b| / |b|` of two equally long slices that fails on NaN
+/// (`f64::INFINITY` when any value is not finite or the lengths differ).
+pub fn nan_fails_rel_l2(a: &[f64], b: &[f64]) -> f64 {
+    if a.len() != b.len() || a.iter().chain(b).any(|x| !x.is_finite()) {
+        return f64::INFINITY;
+    }
+    let err = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt();
+    let norm = b.iter().map(|y| y * y).sum::<f64>().sqrt();
+    if norm == 0.0 { err } else { err / norm }
 }

@@ -16,15 +16,18 @@ use egui::{Color32, RichText, Ui};
 use image::RgbImage;
 
 use crate::app::command::UiCommand;
-use crate::app::panels::training::RunState;
+use crate::app::run_state::RunState;
 use crate::app::state::Settings;
 use crate::app::widgets::compare::{CompareView, Side};
-use crate::app::widgets::tiled::{PreparedImage, TiledTexture};
-use crate::app::worker::{DialogKind, DialogPurpose, ModelSpec, RunInfo, Slot, WorkerCommand};
+use crate::app::widgets::tiled::TiledTexture;
+use crate::app::worker::{
+    BatchSummary, ConvertRequest, Converted, DialogKind, DialogPurpose, ImageRequest, JobRequest,
+    ModelSpec, Slot, TiledPixels, WorkerRequest,
+};
 use crate::convert::ConvertOptions;
 use crate::data::image_io::IMAGE_EXTENSIONS;
 use crate::train::TrainCommand;
-use crate::train::checkpoint::files;
+use crate::train::run_dir::{RunInfo, files};
 
 /// Decoded photos kept in memory (older ones are decoded again when selected).
 const KEEP_DECODED: usize = 8;
@@ -103,6 +106,10 @@ pub struct ConvertPanel {
     view: CompareView,
     sample: Option<SampleView>,
     batch: Option<(usize, usize)>,
+    /// Files the last folder conversion could not convert, with reasons.
+    batch_failures: Vec<(PathBuf, String)>,
+    /// The conversion thread's device, once it has one.
+    pub device: Option<String>,
 }
 
 /// Whether `path` looks like a model file.
@@ -135,11 +142,6 @@ pub fn imported_spec(path: &Path) -> ModelSpec {
 }
 
 impl ConvertPanel {
-    /// Number of photos listed.
-    pub fn photo_count(&self) -> usize {
-        self.photos.len()
-    }
-
     /// The compare view's zoom, pan and divider.
     pub fn view(&self) -> &CompareView {
         &self.view
@@ -179,7 +181,7 @@ impl ConvertPanel {
     }
 
     /// Adds photos (duplicates are selected, not added) and selects the first.
-    pub fn add_photos(&mut self, paths: &[PathBuf]) -> Vec<WorkerCommand> {
+    pub fn add_photos(&mut self, paths: &[PathBuf]) -> Vec<WorkerRequest> {
         let mut first = None;
         for path in paths {
             let id = match self.photos.iter().find(|p| &p.path == path) {
@@ -235,7 +237,7 @@ impl ConvertPanel {
         &mut self,
         ctx: &egui::Context,
         id: u64,
-        result: Result<(Arc<RgbImage>, PreparedImage), String>,
+        result: Result<(Arc<RgbImage>, TiledPixels), String>,
     ) {
         let Some(photo) = self.photos.iter_mut().find(|p| p.id == id) else {
             return;
@@ -243,7 +245,7 @@ impl ConvertPanel {
         photo.original = match result {
             Ok((rgb, prepared)) => Original::Ready(
                 rgb,
-                TiledTexture::upload(ctx, &format!("photo-{id}"), prepared),
+                TiledTexture::upload(ctx, &format!("photo-{id}"), &prepared),
             ),
             Err(e) => Original::Failed(e),
         };
@@ -256,7 +258,7 @@ impl ConvertPanel {
         id: u64,
         slot: Slot,
         model: ModelSpec,
-        result: Result<(Arc<RgbImage>, PreparedImage, f64), String>,
+        result: Result<Converted, String>,
     ) -> Option<String> {
         let photo = self.photos.iter_mut().find(|p| p.id == id)?;
         // Only the answer to the newest request counts.
@@ -264,15 +266,16 @@ impl ConvertPanel {
             return None;
         }
         match result {
-            Ok((image, prepared, ms)) => {
-                let texture = TiledTexture::upload(ctx, &format!("result-{id}-{slot:?}"), prepared);
+            Ok(converted) => {
+                let texture =
+                    TiledTexture::upload(ctx, &format!("result-{id}-{slot:?}"), &converted.pixels);
                 photo.results.insert(
                     slot,
                     SlotResult::Done {
                         model,
-                        image,
+                        image: converted.image,
                         texture,
-                        ms,
+                        ms: converted.millis,
                     },
                 );
                 None
@@ -292,14 +295,22 @@ impl ConvertPanel {
         self.batch = Some((done, total));
     }
 
-    /// Marks the folder conversion as ended.
-    pub fn on_batch_finished(&mut self) {
+    /// Marks the folder conversion as ended (whatever the outcome: the progress
+    /// bar goes) and keeps the list of files that failed.
+    pub fn on_batch_finished(&mut self, summary: Option<&BatchSummary>) {
         self.batch = None;
+        self.batch_failures = summary.map(|s| s.failed.clone()).unwrap_or_default();
     }
 
     /// Marks a folder conversion as started.
     pub fn on_batch_started(&mut self) {
         self.batch = Some((0, 0));
+        self.batch_failures.clear();
+    }
+
+    /// Files the last folder conversion could not convert.
+    pub fn batch_failures(&self) -> &[(PathBuf, String)] {
+        &self.batch_failures
     }
 
     /// The spec a choice stands for now.
@@ -339,7 +350,7 @@ impl ConvertPanel {
         }
         for r in runs {
             for ck in r.checkpoints.iter().rev() {
-                let spec = r.spec(ck);
+                let spec = ModelSpec::of_checkpoint(r, ck);
                 let label = spec.label.clone();
                 choices.push((ModelChoice::Spec(spec), label));
             }
@@ -386,17 +397,17 @@ impl ConvertPanel {
         }
     }
 
-    fn requests_for_selection(&mut self) -> Vec<WorkerCommand> {
+    fn requests_for_selection(&mut self) -> Vec<WorkerRequest> {
         self.touch_selected();
         let mut out = Vec::new();
-        if let Some(p) = self.photos.iter_mut().find(|p| Some(p.id) == self.selected) {
-            if matches!(p.original, Original::NotLoaded) {
-                p.original = Original::Decoding;
-                out.push(WorkerCommand::DecodePhoto {
-                    id: p.id,
-                    path: p.path.clone(),
-                });
-            }
+        if let Some(p) = self.photos.iter_mut().find(|p| Some(p.id) == self.selected)
+            && matches!(p.original, Original::NotLoaded)
+        {
+            p.original = Original::Decoding;
+            out.push(WorkerRequest::Images(ImageRequest::DecodePhoto {
+                id: p.id,
+                path: p.path.clone(),
+            }));
         }
         out
     }
@@ -407,7 +418,7 @@ impl ConvertPanel {
         settings: &Settings,
         run: &RunState,
         runs: &[RunInfo],
-    ) -> Vec<WorkerCommand> {
+    ) -> Vec<WorkerRequest> {
         if self.model_a.is_none() {
             let choices = Self::choices(settings, run, runs);
             let preferred = choices
@@ -426,10 +437,10 @@ impl ConvertPanel {
         };
         if matches!(photo.original, Original::NotLoaded) {
             photo.original = Original::Decoding;
-            out.push(WorkerCommand::DecodePhoto {
+            out.push(WorkerRequest::Images(ImageRequest::DecodePhoto {
                 id: photo.id,
                 path: photo.path.clone(),
-            });
+            }));
         }
         let Original::Ready(rgb, _) = &photo.original else {
             return out;
@@ -451,7 +462,7 @@ impl ConvertPanel {
             photo
                 .results
                 .insert(slot, SlotResult::Pending(spec.clone()));
-            out.push(WorkerCommand::Convert {
+            out.push(WorkerRequest::Convert(ConvertRequest {
                 id: photo.id,
                 slot,
                 model: spec,
@@ -461,12 +472,13 @@ impl ConvertPanel {
                     ..ConvertOptions::default()
                 },
                 device: settings.device.clone(),
-            });
+            }));
         }
         out
     }
 
     /// The left column: photos, models, actions.
+    #[allow(clippy::too_many_lines)] // one column's widgets, top to bottom
     pub fn side_ui(
         &mut self,
         ui: &mut Ui,
@@ -479,14 +491,14 @@ impl ConvertPanel {
         ui.label("Drop photos anywhere on the window, or:");
         ui.horizontal(|ui| {
             if ui.button("Open photos...").clicked() {
-                out.push(UiCommand::Worker(WorkerCommand::Dialog {
+                out.push(UiCommand::Worker(WorkerRequest::Job(JobRequest::Dialog {
                     purpose: DialogPurpose::OpenPhotos,
                     kind: DialogKind::PickFiles(
                         "Images".into(),
                         IMAGE_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
                     ),
                     start_dir: settings.convert.last_dir.clone(),
-                }));
+                })));
             }
             if ui
                 .add_enabled(!self.photos.is_empty(), egui::Button::new("Clear list"))
@@ -563,14 +575,14 @@ impl ConvertPanel {
                 .on_hover_text("A PyTorch-port .pt, a .safetensors or a photo2anime .bpk")
                 .clicked()
             {
-                out.push(UiCommand::Worker(WorkerCommand::Dialog {
+                out.push(UiCommand::Worker(WorkerRequest::Job(JobRequest::Dialog {
                     purpose: DialogPurpose::ImportModel,
                     kind: DialogKind::PickFile(
                         "Models".into(),
                         MODEL_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
                     ),
                     start_dir: settings.convert.last_dir.clone(),
-                }));
+                })));
             }
             if ui.small_button("Refresh models").clicked() {
                 out.push(UiCommand::RefreshRuns);
@@ -621,13 +633,33 @@ impl ConvertPanel {
                     .on_hover_text("Converts every image under a folder with model A into an output folder (existing files are kept).")
                     .on_disabled_hover_text("Choose a model first.");
                 if r.clicked() {
-                    out.push(UiCommand::Worker(WorkerCommand::Dialog {
+                    out.push(UiCommand::Worker(WorkerRequest::Job(JobRequest::Dialog {
                         purpose: DialogPurpose::BatchInput,
                         kind: DialogKind::PickFolder,
                         start_dir: settings.convert.last_dir.clone(),
-                    }));
+                    })));
                 }
             }
+        }
+        if !self.batch_failures.is_empty() {
+            ui.colored_label(
+                Color32::from_rgb(240, 190, 80),
+                format!(
+                    "{} files could not be converted:",
+                    self.batch_failures.len()
+                ),
+            );
+            egui::ScrollArea::vertical()
+                .id_salt("batch-failures")
+                .max_height(120.0)
+                .show(ui, |ui| {
+                    for (path, reason) in &self.batch_failures {
+                        ui.label(format!("{}: {reason}", path.display()));
+                    }
+                });
+        }
+        if let Some(device) = &self.device {
+            ui.weak(format!("Converting on {device}"));
         }
     }
 
@@ -664,7 +696,7 @@ impl ConvertPanel {
                         "Save result B...".to_string()
                     };
                     if ui.button(button).clicked() {
-                        out.push(UiCommand::Worker(WorkerCommand::Dialog {
+                        out.push(UiCommand::Worker(WorkerRequest::Job(JobRequest::Dialog {
                             purpose: DialogPurpose::SaveResult { id: photo.id, slot },
                             kind: DialogKind::SaveFile(format!("{stem}_anime.png")),
                             start_dir: settings
@@ -672,7 +704,7 @@ impl ConvertPanel {
                                 .last_dir
                                 .clone()
                                 .or_else(|| photo.path.parent().map(Path::to_path_buf)),
-                        }));
+                        })));
                     }
                 }
                 Some(SlotResult::Pending(model)) => {

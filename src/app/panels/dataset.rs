@@ -14,8 +14,10 @@ use egui::{
 
 use crate::app::command::UiCommand;
 use crate::app::state::Settings;
+use crate::app::widgets::tiled::color_image;
 use crate::app::worker::{
-    DialogKind, DialogPurpose, FolderRole, ScanSummary, THUMBNAIL_SIDE, WorkerCommand,
+    DialogKind, DialogPurpose, FolderRole, ImageRequest, JobRequest, Rgba8, ScanSummary,
+    THUMBNAIL_SIDE, WorkerRequest,
 };
 
 /// Height of a thumbnail cell.
@@ -149,7 +151,7 @@ impl DatasetPanel {
     }
 
     /// Forgets `role`'s results and returns the command that scans `dir`.
-    pub fn rescan(&mut self, role: FolderRole, dir: &Path) -> WorkerCommand {
+    pub fn rescan(&mut self, role: FolderRole, dir: &Path) -> JobRequest {
         let generation = self.next_generation;
         self.next_generation += 1;
         let view = &mut self.folders[slot(role)];
@@ -161,7 +163,7 @@ impl DatasetPanel {
             self.selected_style = None;
             self.variants = Variants::None;
         }
-        WorkerCommand::Scan {
+        JobRequest::Scan {
             role,
             generation,
             dir: dir.to_path_buf(),
@@ -195,7 +197,7 @@ impl DatasetPanel {
         role: FolderRole,
         generation: u64,
         index: usize,
-        result: Result<egui::ColorImage, String>,
+        result: Result<Rgba8, String>,
     ) {
         let view = &mut self.folders[slot(role)];
         if view.generation != generation {
@@ -204,7 +206,7 @@ impl DatasetPanel {
         let thumb = match result {
             Ok(img) => Thumb::Ready(ctx.load_texture(
                 format!("thumb-{}-{generation}-{index}", role.label()),
-                img,
+                color_image(&img),
                 TextureOptions::LINEAR,
             )),
             Err(e) => Thumb::Failed(e),
@@ -217,7 +219,7 @@ impl DatasetPanel {
         &mut self,
         ctx: &egui::Context,
         path: PathBuf,
-        result: Result<[egui::ColorImage; 3], String>,
+        result: Result<[Rgba8; 3], String>,
     ) {
         let Variants::Loading { path: wanted, size } = &self.variants else {
             return;
@@ -228,8 +230,12 @@ impl DatasetPanel {
         let size = *size;
         self.variants = match result {
             Ok([a, b, c]) => {
-                let up = |name: &str, img| {
-                    ctx.load_texture(format!("variant-{name}"), img, TextureOptions::LINEAR)
+                let up = |name: &str, img: Rgba8| {
+                    ctx.load_texture(
+                        format!("variant-{name}"),
+                        color_image(&img),
+                        TextureOptions::LINEAR,
+                    )
                 };
                 Variants::Ready {
                     path,
@@ -258,9 +264,9 @@ impl DatasetPanel {
     pub fn ui(&mut self, ui: &mut Ui, settings: &Settings, locked: bool, out: &mut Vec<UiCommand>) {
         ui.horizontal(|ui| {
             ui.heading("Dataset");
-            let demo = Settings::default();
-            let is_demo =
-                settings.photos_dir == demo.photos_dir && settings.style_dir == demo.style_dir;
+            let demo = crate::train::TrainConfig::default();
+            let is_demo = settings.train.photos_dir == demo.photos_dir
+                && settings.train.style_dir == demo.style_dir;
             let r = ui.add_enabled(!locked && !is_demo, egui::Button::new("Use demo dataset"));
             if r.clicked() {
                 out.push(UiCommand::SetFolder(
@@ -327,11 +333,11 @@ impl DatasetPanel {
                 FolderRole::Style => ("Choose style folder...", "Rescan style images"),
             };
             if ui.button(choose).clicked() {
-                out.push(UiCommand::Worker(WorkerCommand::Dialog {
+                out.push(UiCommand::Worker(WorkerRequest::Job(JobRequest::Dialog {
                     purpose: DialogPurpose::Folder(role),
                     kind: DialogKind::PickFolder,
                     start_dir: Some(view.dir.clone()),
-                }));
+                })));
             }
             if ui.button(rescan).clicked() {
                 out.push(UiCommand::SetFolder(role, view.dir.clone()));
@@ -342,32 +348,32 @@ impl DatasetPanel {
         }
         self.strip_ui(ui, role, out);
         let view = &self.folders[slot(role)];
-        if let ScanState::Ready(s) = &view.scan {
-            if !s.skipped.is_empty() {
-                egui::CollapsingHeader::new(format!(
-                    "Skipped {} files ({})",
-                    role.label().to_lowercase(),
-                    s.skipped.len()
-                ))
-                .id_salt(("skipped", role.label()))
-                .default_open(true)
-                .show(ui, |ui| {
-                    egui::ScrollArea::vertical()
-                        .id_salt(("skipped-list", role.label()))
-                        .max_height(160.0)
-                        .show(ui, |ui| {
-                            for f in &s.skipped {
-                                let name = f
-                                    .path
-                                    .file_name()
-                                    .map(|n| n.to_string_lossy().to_string())
-                                    .unwrap_or_default();
-                                ui.label(format!("{name}: {}", f.reason))
-                                    .on_hover_text(f.path.display().to_string());
-                            }
-                        });
-                });
-            }
+        if let ScanState::Ready(s) = &view.scan
+            && !s.skipped.is_empty()
+        {
+            egui::CollapsingHeader::new(format!(
+                "Skipped {} files ({})",
+                role.label().to_lowercase(),
+                s.skipped.len()
+            ))
+            .id_salt(("skipped", role.label()))
+            .default_open(true)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt(("skipped-list", role.label()))
+                    .max_height(160.0)
+                    .show(ui, |ui| {
+                        for f in &s.skipped {
+                            let name = f
+                                .path
+                                .file_name()
+                                .map(|n| n.to_string_lossy().to_string())
+                                .unwrap_or_default();
+                            ui.label(format!("{name}: {}", f.reason))
+                                .on_hover_text(f.path.display().to_string());
+                        }
+                    });
+            });
         }
     }
 
@@ -397,12 +403,14 @@ impl DatasetPanel {
                     );
                     let view = &mut self.folders[s];
                     let thumb = view.thumbs.entry(index).or_insert_with(|| {
-                        out.push(UiCommand::Worker(WorkerCommand::Thumbnail {
-                            role,
-                            generation,
-                            index,
-                            path: path.clone(),
-                        }));
+                        out.push(UiCommand::Worker(WorkerRequest::Images(
+                            ImageRequest::Thumbnail {
+                                role,
+                                generation,
+                                index,
+                                path: path.clone(),
+                            },
+                        )));
                         Thumb::Requested
                     });
                     let name = path
@@ -488,10 +496,12 @@ impl DatasetPanel {
                 path: path.clone(),
                 size,
             };
-            out.push(UiCommand::Worker(WorkerCommand::StyleVariants {
-                path: path.clone(),
-                size,
-            }));
+            out.push(UiCommand::Worker(WorkerRequest::Images(
+                ImageRequest::StyleVariants {
+                    path: path.clone(),
+                    size,
+                },
+            )));
         }
         ui.add_space(6.0);
         ui.label(RichText::new("What the discriminator sees").strong());

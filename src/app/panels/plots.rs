@@ -206,8 +206,76 @@ mod tests {
     }
     use crate::train::LossValues;
 
+    /// The engine's name for a display label: "G adversarial" -> "g_adv".
+    fn engine_name(label: &str) -> String {
+        label
+            .to_lowercase()
+            .replace("adversarial", "adv")
+            .replace("colour", "color")
+            .replace(' ', "_")
+    }
+
+    /// Line `i` of the plots is labelled `TERM_LABELS[i]` and drawn from
+    /// `LossHistory::series(i)`, which is fed `LossValues::as_array()[i]`: each
+    /// label must name the engine term at its index, and that term must be the
+    /// field `as_array` puts there (checked through the serialized field names).
     #[test]
-    fn labels_match_engine_names() {
-        assert_eq!(TERM_LABELS.len(), LossValues::NAMES.len());
+    fn labels_name_the_engine_terms_in_order() {
+        for (i, label) in TERM_LABELS.iter().enumerate() {
+            assert_eq!(
+                engine_name(label),
+                LossValues::NAMES[i],
+                "plot line {i} is labelled {label:?}"
+            );
+        }
+        let values = LossValues {
+            g_total: Some(0.0),
+            g_adv: Some(1.0),
+            content: Some(2.0),
+            style: Some(3.0),
+            color: Some(4.0),
+            tv: Some(5.0),
+            d_total: Some(6.0),
+            d_real: Some(7.0),
+            d_fake: Some(8.0),
+            d_gray: Some(9.0),
+            d_smooth: Some(10.0),
+        };
+        let json = serde_json::to_value(values).unwrap_or_default();
+        for (i, (name, value)) in LossValues::NAMES.iter().zip(values.as_array()).enumerate() {
+            let field = json.get(name).and_then(|v| v.as_f64());
+            assert_eq!(
+                field,
+                value.map(f64::from),
+                "as_array()[{i}] is not the field {name:?}"
+            );
+        }
+    }
+
+    /// The generator plot holds the generator's own terms, the adversarial plot
+    /// G's adversarial term and every D term; each term is in exactly one plot.
+    #[test]
+    fn each_term_is_plotted_once_in_its_plot() {
+        let mut all: Vec<usize> = GENERATOR_TERMS
+            .iter()
+            .chain(&ADVERSARIAL_TERMS)
+            .copied()
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..LossValues::NAMES.len()).collect::<Vec<_>>());
+        for i in ADVERSARIAL_TERMS {
+            let name = LossValues::NAMES[i];
+            assert!(
+                name == "g_adv" || name.starts_with("d_"),
+                "{name} in the adversarial plot"
+            );
+        }
+        for i in GENERATOR_TERMS {
+            let name = LossValues::NAMES[i];
+            assert!(
+                name != "g_adv" && !name.starts_with("d_"),
+                "{name} in the generator plot"
+            );
+        }
     }
 }

@@ -10,8 +10,9 @@ use eframe::egui;
 use egui::{Color32, Role, Sense, Stroke, Ui, WidgetInfo, vec2};
 
 use crate::app::command::UiCommand;
-use crate::app::widgets::tiled::{PreparedImage, TiledTexture};
+use crate::app::widgets::tiled::TiledTexture;
 use crate::app::worker::SampleSet;
+use crate::app::worker::TiledPixels;
 
 /// Sample steps kept in memory.
 pub const MAX_SETS: usize = 120;
@@ -62,7 +63,7 @@ impl SamplesPanel {
                     TiledTexture::upload(
                         ctx,
                         &format!("sample-input-{i}"),
-                        PreparedImage::from_color_image(img),
+                        &TiledPixels::single(img),
                     )
                 })
                 .collect();
@@ -75,7 +76,7 @@ impl SamplesPanel {
                 TiledTexture::upload(
                     ctx,
                     &format!("sample-{}-{i}", set.step),
-                    PreparedImage::from_color_image(img),
+                    &TiledPixels::single(img),
                 )
             })
             .collect();

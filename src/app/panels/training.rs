@@ -5,15 +5,15 @@
 
 use eframe::egui;
 
-use std::path::PathBuf;
-
 use egui::{Color32, RichText, Slider, Ui};
 
 use crate::app::command::UiCommand;
-use crate::app::state::{AppOptions, DeviceSetting, DurationUnit, Settings, TrainSettings};
-use crate::app::worker::{DialogKind, DialogPurpose, RunInfo, VggStatus, WorkerCommand};
-use crate::model::{UpsampleMode, VggSource};
-use crate::train::{FinishReason, LiveParams, Phase, Preset, StepStats, TrainCommand};
+use crate::app::run_state::{RunState, RunStatus};
+use crate::app::state::{AppOptions, LengthUnit, Settings};
+use crate::app::worker::{DialogKind, DialogPurpose, JobRequest, VggStatus, WorkerRequest};
+use crate::device::DeviceSetting;
+use crate::train::run_dir::RunInfo;
+use crate::train::{Duration, LiveParams, Phase, Preset, TrainCommand, TrainConfig};
 
 /// Tooltip of the settings that cannot change during a run.
 pub const LOCKED_REASON: &str = "Locked while a run is active: the dataset is prepared and the schedule planned for these \
@@ -21,134 +21,6 @@ values. Stop the run to change them. Learning rates and loss weights can change 
 
 /// Seconds a live value must stay unchanged before it is sent (slider drags send once).
 pub const LIVE_SETTLE_SECS: f64 = 0.25;
-
-/// What the current (or last) run is doing.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunStatus {
-    /// No run yet.
-    Idle,
-    /// The training thread is creating the device and models.
-    Starting,
-    /// Images are being decoded and cached.
-    Preparing {
-        /// Files done.
-        done: usize,
-        /// Files in all.
-        total: usize,
-    },
-    /// Stepping.
-    Running,
-    /// Paused between steps.
-    Paused,
-    /// Stop requested; saving the last checkpoint.
-    Stopping,
-    /// Ended.
-    Finished(FinishReason),
-}
-
-/// Everything the UI knows about the current run (plain data from trainer events).
-#[derive(Debug, Clone)]
-pub struct RunState {
-    /// Status.
-    pub status: RunStatus,
-    /// Run folder.
-    pub run_dir: Option<PathBuf>,
-    /// Device description.
-    pub device: Option<String>,
-    /// VGG weights used.
-    pub vgg: Option<VggSource>,
-    /// Step the run (re)started at.
-    pub start_step: usize,
-    /// Total steps.
-    pub total_steps: usize,
-    /// Steps per epoch.
-    pub steps_per_epoch: usize,
-    /// Content-only steps at the start.
-    pub init_steps: usize,
-    /// Batch size of the run.
-    pub batch_size: usize,
-    /// Decoder upsampling of the run's generator.
-    pub upsample: UpsampleMode,
-    /// The newest step's figures.
-    pub last: Option<StepStats>,
-    /// Newest checkpoint: step and folder.
-    pub latest_checkpoint: Option<(usize, PathBuf)>,
-    /// Usable photos, style images and skipped files of the run's dataset.
-    pub dataset: Option<(usize, usize, usize)>,
-    /// The error that ended the run.
-    pub error: Option<String>,
-    /// Live parameters last sent to (or loaded from) the trainer.
-    pub live_sent: Option<LiveParams>,
-    /// The trainer's last confirmation: first step using them, and the values.
-    pub live_applied: Option<(usize, LiveParams)>,
-    /// Whether the user asked for a checkpoint (so its arrival is announced).
-    pub save_requested: bool,
-}
-
-impl Default for RunState {
-    fn default() -> Self {
-        Self {
-            status: RunStatus::Idle,
-            run_dir: None,
-            device: None,
-            vgg: None,
-            start_step: 0,
-            total_steps: 0,
-            steps_per_epoch: 1,
-            init_steps: 0,
-            batch_size: 1,
-            upsample: UpsampleMode::default(),
-            last: None,
-            latest_checkpoint: None,
-            dataset: None,
-            error: None,
-            live_sent: None,
-            live_applied: None,
-            save_requested: false,
-        }
-    }
-}
-
-impl RunState {
-    /// Whether a run is in progress (settings that shape it are locked).
-    pub fn is_active(&self) -> bool {
-        matches!(
-            self.status,
-            RunStatus::Starting
-                | RunStatus::Preparing { .. }
-                | RunStatus::Running
-                | RunStatus::Paused
-                | RunStatus::Stopping
-        )
-    }
-
-    /// Steps completed.
-    pub fn step(&self) -> usize {
-        self.last
-            .as_ref()
-            .map(|s| s.step)
-            .unwrap_or(self.start_step)
-    }
-
-    /// One-line status for the top bar.
-    pub fn headline(&self) -> String {
-        match &self.status {
-            RunStatus::Idle => "No run yet".into(),
-            RunStatus::Starting => "Starting...".into(),
-            RunStatus::Preparing { done, total } => format!("Preparing images {done}/{total}"),
-            RunStatus::Running => format!("Training: step {}/{}", self.step(), self.total_steps),
-            RunStatus::Paused => format!("Paused at step {}/{}", self.step(), self.total_steps),
-            RunStatus::Stopping => "Stopping (saving a checkpoint)...".into(),
-            RunStatus::Finished(FinishReason::Completed) => {
-                format!("Finished: {} steps", self.step())
-            }
-            RunStatus::Finished(FinishReason::Stopped) => {
-                format!("Stopped at step {}", self.step())
-            }
-            RunStatus::Finished(FinishReason::Failed) => "Failed (see the notification)".into(),
-        }
-    }
-}
 
 /// `1h 02m 03s`, `4m 05s`, `12s`.
 pub fn format_secs(secs: f64) -> String {
@@ -170,6 +42,8 @@ pub struct TrainingPanel {
     pub run: RunState,
     /// Runs and models under the checkpoints folder.
     pub runs: Vec<RunInfo>,
+    /// Whether the runs have been listed once (the list is not "none yet" before).
+    pub runs_loaded: bool,
     /// wgpu adapter names; `None` while looking.
     pub adapters: Option<Vec<crate::device::Adapter>>,
     /// VGG weights status; `None` while checking.
@@ -210,12 +84,12 @@ impl TrainingPanel {
         self.vgg_ui(ui, settings, active, out);
         ui.separator();
         let live_before = settings.train.live;
-        self.settings_ui(ui, &mut settings.train, active);
+        self.settings_ui(ui, settings, active);
         if settings.train.live != live_before {
             self.live_edited_at = Some(ui.input(|i| i.time));
         }
         ui.separator();
-        let length = settings.train.duration();
+        let length = settings.train.duration;
         self.runs_ui(ui, active, length, out);
     }
 
@@ -259,14 +133,12 @@ impl TrainingPanel {
                 .clicked()
             {
                 out.push(UiCommand::Train(TrainCommand::Stop));
-                self.run.status = RunStatus::Stopping;
             }
             let can_save = matches!(status, RunStatus::Running | RunStatus::Paused);
             if ui
                 .add_enabled(can_save, egui::Button::new("Save checkpoint now"))
                 .clicked()
             {
-                self.run.save_requested = true;
                 out.push(UiCommand::Train(TrainCommand::SaveNow));
             }
         });
@@ -430,6 +302,12 @@ impl TrainingPanel {
                         format!("{} is unusable: {e}", p.display()),
                     );
                 }
+                Some(VggStatus::Unknown(e)) => {
+                    ui.colored_label(
+                        Color32::from_rgb(255, 110, 100),
+                        format!("could not be checked: {e}"),
+                    );
+                }
             }
         });
         ui.horizontal(|ui| {
@@ -438,20 +316,22 @@ impl TrainingPanel {
                 .on_hover_text("torchvision's vgg19-dcbb9e9d.pth (ImageNet weights) for the content and style losses.")
                 .on_disabled_hover_text(LOCKED_REASON);
             if locate.clicked() {
-                out.push(UiCommand::Worker(WorkerCommand::Dialog {
+                out.push(UiCommand::Worker(WorkerRequest::Job(JobRequest::Dialog {
                     purpose: DialogPurpose::LocateVgg,
                     kind: DialogKind::PickFile("PyTorch weights".into(), vec!["pth".into(), "pt".into()]),
                     start_dir: None,
-                }));
+                })));
             }
-            if settings.vgg_path.is_some() && ui.add_enabled(!active, egui::Button::new("Use the torch cache")).clicked() {
-                settings.vgg_path = None;
+            if settings.train.vgg_path.is_some() && ui.add_enabled(!active, egui::Button::new("Use the torch cache")).clicked() {
+                settings.train.vgg_path = None;
                 out.push(UiCommand::CheckVgg);
             }
         });
     }
 
-    fn settings_ui(&mut self, ui: &mut Ui, t: &mut TrainSettings, active: bool) {
+    #[allow(clippy::too_many_lines)] // one slider per hyperparameter, top to bottom
+    fn settings_ui(&mut self, ui: &mut Ui, settings: &mut Settings, active: bool) {
+        let t = &mut settings.train;
         ui.label(RichText::new("Loss weights preset").strong());
         ui.horizontal(|ui| {
             let mut preset = t.preset;
@@ -471,34 +351,26 @@ impl TrainingPanel {
         ui.label(RichText::new("Run (locked while a run is active)").strong());
         ui.add_enabled_ui(!active, |ui| {
             ui.horizontal_wrapped(|ui| {
-                for (label, values, tip) in [
-                    (
-                        "Quick CPU defaults",
-                        TrainSettings::quick_cpu(),
-                        "128 px, batch 4, 1 init epoch, 300 steps",
-                    ),
-                    (
-                        "Quick GPU defaults",
-                        TrainSettings::quick_gpu(),
-                        "256 px, batch 8, 1 init epoch, 2000 steps",
-                    ),
-                    (
-                        "Published recipe",
-                        TrainSettings::published(),
-                        "256 px, batch 12, 10 init epochs, 101 epochs",
-                    ),
+                for (label, values) in [
+                    ("Quick CPU defaults", TrainConfig::quick_cpu()),
+                    ("Quick GPU defaults", TrainConfig::quick_gpu()),
+                    ("Published recipe", TrainConfig::default()),
                 ] {
+                    let tip = schedule_summary(&values);
                     let r = ui
                         .button(label)
                         .on_hover_text(tip)
                         .on_disabled_hover_text(LOCKED_REASON);
                     if r.clicked() {
-                        // Keep the live values: a preset button sets the schedule only.
-                        *t = TrainSettings {
-                            live: t.live,
-                            preset: t.preset,
-                            ..values
-                        };
+                        // A schedule button sets the schedule only: folders, VGG
+                        // file and live values stay.
+                        t.image_size = values.image_size;
+                        t.batch_size = values.batch_size;
+                        t.init_epochs = values.init_epochs;
+                        t.duration = values.duration;
+                        t.sample_every = values.sample_every;
+                        t.checkpoint_every = values.checkpoint_every;
+                        settings.lengths.remember(values.duration);
                     }
                 }
             });
@@ -524,30 +396,35 @@ impl TrainingPanel {
                 Slider::new(&mut t.init_epochs, 0..=20).text("Init epochs"),
                 "Content-only epochs before the GAN starts.",
             );
+            let mut unit = match t.duration {
+                Duration::Steps(_) => LengthUnit::Steps,
+                Duration::Epochs(_) => LengthUnit::Epochs,
+            };
             ui.horizontal(|ui| {
-                ui.radio_value(&mut t.duration_unit, DurationUnit::Steps, "Length in steps")
+                ui.radio_value(&mut unit, LengthUnit::Steps, "Length in steps")
                     .on_disabled_hover_text(LOCKED_REASON);
-                ui.radio_value(
-                    &mut t.duration_unit,
-                    DurationUnit::Epochs,
-                    "Length in epochs",
-                )
-                .on_disabled_hover_text(LOCKED_REASON);
+                ui.radio_value(&mut unit, LengthUnit::Epochs, "Length in epochs")
+                    .on_disabled_hover_text(LOCKED_REASON);
             });
-            match t.duration_unit {
-                DurationUnit::Steps => add(
+            let lengths = &mut settings.lengths;
+            match unit {
+                LengthUnit::Steps => add(
                     ui,
-                    Slider::new(&mut t.steps, 1..=200_000)
+                    Slider::new(&mut lengths.steps, 1..=200_000)
                         .logarithmic(true)
                         .text("Steps"),
                     "Run length.",
                 ),
-                DurationUnit::Epochs => add(
+                LengthUnit::Epochs => add(
                     ui,
-                    Slider::new(&mut t.epochs, 1..=300).text("Epochs"),
+                    Slider::new(&mut lengths.epochs, 1..=300).text("Epochs"),
                     "Run length.",
                 ),
             }
+            t.duration = match unit {
+                LengthUnit::Steps => Duration::Steps(lengths.steps.max(1)),
+                LengthUnit::Epochs => Duration::Epochs(lengths.epochs.max(1)),
+            };
             add(
                 ui,
                 Slider::new(&mut t.sample_every, 1..=5000)
@@ -623,13 +500,7 @@ impl TrainingPanel {
         }
     }
 
-    fn runs_ui(
-        &mut self,
-        ui: &mut Ui,
-        active: bool,
-        length: crate::train::Duration,
-        out: &mut Vec<UiCommand>,
-    ) {
+    fn runs_ui(&mut self, ui: &mut Ui, active: bool, length: Duration, out: &mut Vec<UiCommand>) {
         ui.horizontal(|ui| {
             ui.label(RichText::new("Earlier runs").strong());
             if ui.small_button("Refresh runs").clicked() {
@@ -641,12 +512,17 @@ impl TrainingPanel {
             .iter()
             .filter(|r| r.resumable && !r.checkpoints.is_empty())
             .collect();
-        if resumable.is_empty() {
+        if !self.runs_loaded {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.weak("Listing runs...");
+            });
+        } else if resumable.is_empty() {
             ui.weak("None yet. Runs are saved in the checkpoints folder.");
         } else {
             let what = match length {
-                crate::train::Duration::Steps(s) => format!("{s} steps"),
-                crate::train::Duration::Epochs(e) => format!("{e} epochs"),
+                Duration::Steps(s) => format!("{s} steps"),
+                Duration::Epochs(e) => format!("{e} epochs"),
             };
             ui.checkbox(
                 &mut self.resume_with_new_length,
@@ -678,4 +554,21 @@ impl TrainingPanel {
             });
         }
     }
+}
+
+/// e.g. `128 px, batch 4, 1 init epoch, 300 steps`.
+fn schedule_summary(c: &TrainConfig) -> String {
+    let length = match c.duration {
+        Duration::Steps(s) => format!("{s} steps"),
+        Duration::Epochs(e) => format!("{e} epochs"),
+    };
+    let init = if c.init_epochs == 1 {
+        "epoch"
+    } else {
+        "epochs"
+    };
+    format!(
+        "{} px, batch {}, {} init {init}, {length}",
+        c.image_size, c.batch_size, c.init_epochs
+    )
 }

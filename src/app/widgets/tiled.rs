@@ -1,66 +1,21 @@
 //! Images of any size as textures: split into tiles no GPU refuses, prepared off the
-//! UI thread ([`PreparedImage`]) and uploaded once ([`TiledTexture`]).
+//! UI thread ([`TiledPixels`]) and uploaded once ([`TiledTexture`]).
 
 use eframe::egui;
 
 use egui::{
     Color32, ColorImage, Context, Painter, Rect, TextureHandle, TextureOptions, pos2, vec2,
 };
-use image::RgbImage;
 
-/// Tile side: every wgpu / GL implementation supports textures at least this large.
-pub const TILE_SIDE: usize = 2048;
+use crate::app::worker::{Rgba8, TiledPixels};
 
-/// Pixels ready for upload, cut into tiles. Built on a worker; plain data.
-#[derive(Clone)]
-pub struct PreparedImage {
-    /// Full size in pixels `[width, height]`.
-    pub size: [usize; 2],
-    /// `(x, y, tile)`: each tile's top-left pixel and its pixels.
-    pub tiles: Vec<(usize, usize, ColorImage)>,
+/// An opaque RGBA buffer from a worker as an egui image. The bytes are already
+/// premultiplied (alpha is 255), so this is a copy, not a pixel loop.
+pub fn color_image(pixels: &Rgba8) -> ColorImage {
+    ColorImage::from_rgba_premultiplied(pixels.size, &pixels.rgba)
 }
 
-impl std::fmt::Debug for PreparedImage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "PreparedImage({}x{}, {} tiles)",
-            self.size[0],
-            self.size[1],
-            self.tiles.len()
-        )
-    }
-}
-
-impl PreparedImage {
-    /// Converts and tiles an RGB image (the pixel loop the UI thread must not run).
-    pub fn from_rgb(img: &RgbImage) -> Self {
-        let (w, h) = (img.width() as usize, img.height() as usize);
-        let mut tiles = Vec::new();
-        for y in (0..h.max(1)).step_by(TILE_SIDE) {
-            for x in (0..w.max(1)).step_by(TILE_SIDE) {
-                let (tw, th) = (TILE_SIDE.min(w - x), TILE_SIDE.min(h - y));
-                let crop = image::imageops::crop_imm(img, x as u32, y as u32, tw as u32, th as u32)
-                    .to_image();
-                tiles.push((x, y, ColorImage::from_rgb([tw, th], crop.as_raw())));
-            }
-        }
-        Self {
-            size: [w, h],
-            tiles,
-        }
-    }
-
-    /// A single-tile image from an already-converted [`ColorImage`] (must be at most [`TILE_SIDE`]).
-    pub fn from_color_image(image: ColorImage) -> Self {
-        Self {
-            size: image.size,
-            tiles: vec![(0, 0, image)],
-        }
-    }
-}
-
-/// An uploaded [`PreparedImage`]. Cloning shares the textures.
+/// An uploaded [`TiledPixels`]. Cloning shares the textures.
 #[derive(Clone)]
 pub struct TiledTexture {
     size: [usize; 2],
@@ -76,7 +31,7 @@ impl std::fmt::Debug for TiledTexture {
 impl TiledTexture {
     /// Uploads every tile once. Magnified pixels stay sharp (for 1:1 and closer views);
     /// minification is smoothed.
-    pub fn upload(ctx: &Context, name: &str, image: PreparedImage) -> Self {
+    pub fn upload(ctx: &Context, name: &str, image: &TiledPixels) -> Self {
         let options = TextureOptions {
             magnification: egui::TextureFilter::Nearest,
             minification: egui::TextureFilter::Linear,
@@ -85,14 +40,15 @@ impl TiledTexture {
         };
         let tiles = image
             .tiles
-            .into_iter()
+            .iter()
             .enumerate()
             .map(|(i, (x, y, tile))| {
                 let rect = Rect::from_min_size(
-                    pos2(x as f32, y as f32),
+                    pos2(*x as f32, *y as f32),
                     vec2(tile.size[0] as f32, tile.size[1] as f32),
                 );
-                (rect, ctx.load_texture(format!("{name}#{i}"), tile, options))
+                let texture = ctx.load_texture(format!("{name}#{i}"), color_image(tile), options);
+                (rect, texture)
             })
             .collect();
         Self {

@@ -13,14 +13,19 @@
 //! - weight:   `dW += dOut[b][:, band] · col(x[b], band)ᵀ` (one accumulator per worker)
 //! - input:    `dx[b] += col2im(Wᵀ · dOut[b][:, band])`, even bands then odd bands, so
 //!   no two workers ever add into the same input rows.
+//!
+//! Each public kernel checks its slices' lengths against the [`ConvShape`] at
+//! entry (a wrong length panics there, in release builds too); the GEMMs check
+//! their extents again ([`super::matmul`]).
 
 use rayon::prelude::*;
 
-use super::kernels::{SendPtr, gemm_strided};
+use super::kernels::assert_len;
+use super::matmul::{SendPtr, View, gemm, gemm_shared};
 
 /// Shape of one convolution (groups 1, dilation 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConvShape {
+pub(crate) struct ConvShape {
     /// Batch size.
     pub batch: usize,
     /// Input channels.
@@ -61,7 +66,7 @@ thread_local! {
 
 impl ConvShape {
     /// Rows of the im2col matrix: `cin * kh * kw`.
-    pub fn k(&self) -> usize {
+    pub(crate) fn k(&self) -> usize {
         self.cin * self.kh * self.kw
     }
 
@@ -103,6 +108,29 @@ impl ConvShape {
         (oy * self.sh + ky)
             .checked_sub(self.pad_top)
             .filter(|&iy| iy < self.h)
+    }
+
+    /// Input rows `lo..hi` that output rows `r0..r1` read (and that the input
+    /// gradient of that band adds into); empty when they all fall in the padding.
+    fn input_rows(&self, r0: usize, r1: usize) -> (usize, usize) {
+        if r0 >= r1 {
+            return (0, 0);
+        }
+        let lo = (r0 * self.sh).saturating_sub(self.pad_top).min(self.h);
+        let hi = ((r1 - 1) * self.sh + self.kh)
+            .saturating_sub(self.pad_top)
+            .clamp(lo, self.h);
+        (lo, hi)
+    }
+
+    /// Panics unless strides and kernel sizes are positive: [`Self::band_rows`]
+    /// divides by the stride, and the input gradient's band schedule relies on
+    /// each band reading a bounded set of input rows.
+    fn assert_valid(&self, kernel: &str) {
+        assert!(
+            self.sh > 0 && self.sw > 0 && self.kh > 0 && self.kw > 0,
+            "{kernel}: zero stride or kernel size in {self:?}"
+        );
     }
 }
 
@@ -150,11 +178,28 @@ fn im2col(s: &ConvShape, x: &[f32], r0: usize, r1: usize, col: &mut [f32]) {
 }
 
 /// The adjoint of [`im2col`]: adds every column entry back onto the input pixel
-/// it was read from (`dx`: one image `[cin, h, w]`).
-fn col2im_add(s: &ConvShape, col: &[f32], r0: usize, r1: usize, dx: &mut [f32]) {
+/// it was read from. `dx` holds the whole batch's input gradient and `image` is
+/// the offset of this band's image (`[cin, h, w]`) in it.
+///
+/// Only the rows [`ConvShape::input_rows`]`(r0, r1)` of each channel plane are
+/// touched, one row slice at a time (never the whole image as one `&mut`, which
+/// would overlap the slices of concurrent bands of the same image).
+///
+/// # Safety
+/// While this runs, no other task reads or writes input rows
+/// `s.input_rows(r0, r1)` of any channel of this image in `dx`.
+unsafe fn col2im_add(
+    s: &ConvShape,
+    col: &[f32],
+    r0: usize,
+    r1: usize,
+    dx: SendPtr<'_>,
+    image: usize,
+) {
     let nb = (r1 - r0) * s.ow;
+    let (row_lo, row_hi) = s.input_rows(r0, r1);
     for ci in 0..s.cin {
-        let plane = &mut dx[ci * s.in_plane()..(ci + 1) * s.in_plane()];
+        let plane = image + ci * s.in_plane();
         for ky in 0..s.kh {
             for kx in 0..s.kw {
                 let row = &col[((ci * s.kh + ky) * s.kw + kx) * nb..][..nb];
@@ -164,7 +209,11 @@ fn col2im_add(s: &ConvShape, col: &[f32], r0: usize, r1: usize, dx: &mut [f32]) 
                         continue;
                     };
                     let src = &row[r * s.ow..(r + 1) * s.ow];
-                    let dst = &mut plane[iy * s.w..(iy + 1) * s.w];
+                    debug_assert!((row_lo..row_hi).contains(&iy), "row {iy} outside the band");
+                    // SAFETY: iy is one of `input_rows(r0, r1)` (oy in r0..r1), which
+                    // the caller guarantees no other task touches meanwhile; the
+                    // slice is bounds-checked and dropped before the next row's.
+                    let dst = unsafe { dx.slice_mut(plane + iy * s.w, s.w) };
                     if s.sw == 1 {
                         let d0 = lo + kx - s.pad_left;
                         for (d, v) in dst[d0..d0 + hi - lo].iter_mut().zip(&src[lo..hi]) {
@@ -193,42 +242,67 @@ fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 
 /// Forward: `x` `[batch, cin, h, w]`, `weight` `[cout, cin, kh, kw]`, `bias`
 /// `[cout]` → `[batch, cout, oh, ow]`.
-pub fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+///
+/// # Panics
+/// If a slice's length disagrees with `s`.
+pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+    s.assert_valid("conv forward");
     let (k, p_out) = (s.k(), s.out_plane());
+    assert_len("conv forward", "x", x.len(), s.batch * s.cin * s.in_plane());
+    assert_len("conv forward", "weight", weight.len(), s.cout * k);
+    // A longer bias would add into the next channel's (or image's) rows.
+    assert_len("conv forward", "bias", bias.len(), s.cout);
     let mut out = vec![0f32; s.batch * s.cout * p_out];
-    let dst = SendPtr::new(out.as_mut_ptr());
+    let dst = SendPtr::new(&mut out);
     s.bands().into_par_iter().for_each(|(b, r0, r1)| {
         let nb = (r1 - r0) * s.ow;
         let img = &x[b * s.cin * s.in_plane()..(b + 1) * s.cin * s.in_plane()];
+        let base = b * s.cout * p_out + r0 * s.ow;
         with_col(k * nb, |col| {
             im2col(s, img, r0, r1, col);
-            // SAFETY: this band owns columns r0*ow..r1*ow of image b's output rows.
+            // SAFETY: this band writes only columns r0*ow..r1*ow of image b's
+            // output rows; the bands partition every image's rows, so no other
+            // task touches them.
             unsafe {
-                let base = dst.get().add(b * s.cout * p_out + r0 * s.ow);
-                gemm_strided(
+                gemm_shared(
                     (s.cout, nb, k),
-                    (base, p_out as isize, 1, false),
-                    (weight.as_ptr(), k as isize, 1),
-                    (col.as_ptr(), nb as isize, 1),
+                    (dst, View::rows(base, p_out), false),
+                    (weight, View::rows(0, k)),
+                    (&*col, View::rows(0, nb)),
                 );
-                for (co, &bv) in bias.iter().enumerate() {
-                    let row = std::slice::from_raw_parts_mut(base.add(co * p_out), nb);
-                    row.iter_mut().for_each(|v| *v += bv);
-                }
+            }
+            for (co, &bv) in bias.iter().enumerate() {
+                // SAFETY: the same band-owned columns as the GEMM above, one
+                // output row at a time (bounds-checked).
+                let row = unsafe { dst.slice_mut(base + co * p_out, nb) };
+                row.iter_mut().for_each(|v| *v += bv);
             }
         });
     });
     out
 }
 
-/// Input gradient: `grad` `[batch, cout, oh, ow]` → `[batch, cin, h, w]`.
-pub fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32> {
+/// Input gradient: `weight` `[cout, cin, kh, kw]`, `grad` `[batch, cout, oh, ow]`
+/// → `[batch, cin, h, w]`.
+///
+/// # Panics
+/// If a slice's length disagrees with `s`.
+pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32> {
+    s.assert_valid("conv input_grad");
     let (k, p_out, p_in) = (s.k(), s.out_plane(), s.in_plane());
+    assert_len("conv input_grad", "weight", weight.len(), s.cout * k);
+    assert_len(
+        "conv input_grad",
+        "grad",
+        grad.len(),
+        s.batch * s.cout * p_out,
+    );
     let mut dx = vec![0f32; s.batch * s.cin * p_in];
-    let dst = SendPtr::new(dx.as_mut_ptr());
+    let dst = SendPtr::new(&mut dx);
     let bands = s.bands();
     let rows = s.band_rows();
-    // Bands two apart never share input rows (band_rows), so each parity runs in parallel.
+    // Bands two apart never share input rows (band_rows; `tests::
+    // bands_two_apart_touch_disjoint_input_rows`), so each parity runs in parallel.
     for parity in 0..2 {
         bands
             .par_iter()
@@ -236,27 +310,17 @@ pub fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32> {
             .for_each(|&(b, r0, r1)| {
                 let nb = (r1 - r0) * s.ow;
                 with_col(k * nb, |col| {
-                    // SAFETY: `grad` is only read; the column buffer is this worker's.
-                    unsafe {
-                        gemm_strided(
-                            (k, nb, s.cout),
-                            (col.as_mut_ptr(), nb as isize, 1, false),
-                            (weight.as_ptr(), 1, k as isize), // Wᵀ
-                            (
-                                grad.as_ptr().add(b * s.cout * p_out + r0 * s.ow),
-                                p_out as isize,
-                                1,
-                            ),
-                        );
-                    }
-                    // SAFETY: in this parity no other band adds into these rows of image b.
-                    let img = unsafe {
-                        std::slice::from_raw_parts_mut(
-                            dst.get().add(b * s.cin * p_in),
-                            s.cin * p_in,
-                        )
-                    };
-                    col2im_add(s, col, r0, r1, img);
+                    gemm(
+                        (k, nb, s.cout),
+                        (&mut *col, View::rows(0, nb), false),
+                        (weight, View::transposed(0, k)), // Wᵀ
+                        (grad, View::rows(b * s.cout * p_out + r0 * s.ow, p_out)),
+                    );
+                    // SAFETY: the bands running now all have this parity, so any
+                    // other band of image b is at least two bands away and adds
+                    // into input rows disjoint from this band's; other images'
+                    // bands touch other images.
+                    unsafe { col2im_add(s, col, r0, r1, dst, b * s.cin * p_in) };
                 });
             });
     }
@@ -266,8 +330,19 @@ pub fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32> {
 /// Weight gradient: `x` `[batch, cin, h, w]`, `grad` `[batch, cout, oh, ow]` →
 /// `[cout, cin, kh, kw]`. Each worker sums a contiguous run of bands into its
 /// own accumulator; the accumulators are added in a fixed order (deterministic).
-pub fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
+///
+/// # Panics
+/// If a slice's length disagrees with `s`.
+pub(crate) fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
+    s.assert_valid("conv weight_grad");
     let (k, p_out, p_in) = (s.k(), s.out_plane(), s.in_plane());
+    assert_len("conv weight_grad", "x", x.len(), s.batch * s.cin * p_in);
+    assert_len(
+        "conv weight_grad",
+        "grad",
+        grad.len(),
+        s.batch * s.cout * p_out,
+    );
     let bands = s.bands();
     let workers = rayon::current_num_threads().clamp(1, bands.len().max(1));
     let per = bands.len().div_ceil(workers);
@@ -280,19 +355,12 @@ pub fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
                 let img = &x[b * s.cin * p_in..(b + 1) * s.cin * p_in];
                 with_col(k * nb, |col| {
                     im2col(s, img, r0, r1, col);
-                    // SAFETY: `acc` is this worker's; `grad` and `col` are only read.
-                    unsafe {
-                        gemm_strided(
-                            (s.cout, k, nb),
-                            (acc.as_mut_ptr(), k as isize, 1, true),
-                            (
-                                grad.as_ptr().add(b * s.cout * p_out + r0 * s.ow),
-                                p_out as isize,
-                                1,
-                            ),
-                            (col.as_ptr(), 1, nb as isize), // colᵀ
-                        );
-                    }
+                    gemm(
+                        (s.cout, k, nb),
+                        (acc.as_mut_slice(), View::rows(0, k), true),
+                        (grad, View::rows(b * s.cout * p_out + r0 * s.ow, p_out)),
+                        (&*col, View::transposed(0, nb)), // colᵀ
+                    );
                 });
             }
             acc
@@ -306,8 +374,17 @@ pub fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
 }
 
 /// Bias gradient: `grad` `[batch, cout, oh, ow]` → `[cout]` (sums in f64).
-pub fn bias_grad(s: &ConvShape, grad: &[f32]) -> Vec<f32> {
+///
+/// # Panics
+/// If `grad`'s length disagrees with `s`.
+pub(crate) fn bias_grad(s: &ConvShape, grad: &[f32]) -> Vec<f32> {
     let p_out = s.out_plane();
+    assert_len(
+        "conv bias_grad",
+        "grad",
+        grad.len(),
+        s.batch * s.cout * p_out,
+    );
     (0..s.cout)
         .into_par_iter()
         .map(|co| {
@@ -327,6 +404,146 @@ pub fn bias_grad(s: &ConvShape, grad: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shape(kh: usize, sh: usize, pad: usize, h: usize, ow: usize) -> ConvShape {
+        let oh = (h + 2 * pad - kh) / sh + 1;
+        ConvShape {
+            batch: 2,
+            cin: 2,
+            h,
+            w: ow,
+            cout: 3,
+            kh,
+            kw: kh,
+            sh,
+            sw: 1,
+            pad_top: pad,
+            pad_left: pad,
+            oh,
+            ow,
+        }
+    }
+
+    /// The input gradient runs same-parity bands concurrently, each adding into
+    /// its input rows through raw pointers: sound only if bands two or more
+    /// apart never share an input row. `input_rows` is checked against the
+    /// per-tap rows too, since the kernels' debug check relies on it.
+    #[test]
+    fn bands_two_apart_touch_disjoint_input_rows() {
+        for (kh, sh, pad) in [
+            (3, 1, 1),
+            (3, 2, 1),
+            (7, 1, 3),
+            (1, 1, 0),
+            (3, 1, 0),
+            (4, 3, 2),
+        ] {
+            // Wide rows give bands of a few rows (down to kh / sh), where overlap would show.
+            for (h, ow) in [(40, 384), (97, 200), (23, 500), (64, 96)] {
+                if h + 2 * pad < kh {
+                    continue;
+                }
+                let s = shape(kh, sh, pad, h, ow);
+                let bands: Vec<_> = s.bands().into_iter().filter(|b| b.0 == 0).collect();
+                for (i, &(_, r0, r1)) in bands.iter().enumerate() {
+                    let (lo, hi) = s.input_rows(r0, r1);
+                    let touched: Vec<usize> = (r0..r1)
+                        .flat_map(|oy| (0..kh).filter_map(move |ky| s.input_row(oy, ky)))
+                        .collect();
+                    assert!(
+                        touched.iter().all(|r| (lo..hi).contains(r)),
+                        "{s:?} band {i}"
+                    );
+                    for &(_, q0, q1) in bands.iter().skip(i + 2) {
+                        let (qlo, qhi) = s.input_rows(q0, q1);
+                        assert!(
+                            hi <= qlo || qhi <= lo,
+                            "{s:?}: bands {r0} and {q0} share rows"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// `<conv(x; W), g> = <x, input_grad(g)> = <W, weight_grad(x, g)>`: the three
+    /// kernels agree with each other over many narrow bands (both parities of the
+    /// input gradient's schedule), strides 1 and 2 and one-sided padding.
+    #[test]
+    fn gradients_are_the_adjoints_of_forward() {
+        let fill = |n: usize, a: f32| (0..n).map(|i| (i as f32 * a).sin()).collect::<Vec<_>>();
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p * q) as f64).sum::<f64>();
+        // (kernel, stride, top/left pad, bottom/right pad, h, w): symmetric, the
+        // discriminator's top/left only, the generator's bottom/right only.
+        for (kh, sh, pad0, pad1, h, w) in [
+            (3, 1, 1, 1, 21, 400),
+            (3, 2, 1, 0, 25, 390),
+            (3, 2, 0, 1, 16, 401),
+        ] {
+            let oh = (h + pad0 + pad1 - kh) / sh + 1;
+            let ow = (w + pad0 + pad1 - kh) / sh + 1;
+            let s = ConvShape {
+                batch: 2,
+                cin: 3,
+                h,
+                w,
+                cout: 4,
+                kh,
+                kw: kh,
+                sh,
+                sw: sh,
+                pad_top: pad0,
+                pad_left: pad0,
+                oh,
+                ow,
+            };
+            assert!(s.bands().len() >= 3 * s.batch, "{s:?}: too few bands");
+            let x = fill(s.batch * s.cin * h * w, 0.37);
+            let wt = fill(s.cout * s.k(), 0.91);
+            let g = fill(s.batch * s.cout * oh * ow, 0.53);
+            let y = forward(&s, &x, &wt, &[0.0; 4]);
+            let lhs = dot(&y, &g);
+            let via_x = dot(&x, &input_grad(&s, &wt, &g));
+            let via_w = dot(&wt, &weight_grad(&s, &x, &g));
+            let tol = 1e-4 * lhs.abs().max(1.0);
+            assert!((lhs - via_x).abs() < tol, "{s:?}: {lhs} vs {via_x}");
+            assert!((lhs - via_w).abs() < tol, "{s:?}: {lhs} vs {via_w}");
+            // The bias gradient is the sum of g per output channel.
+            let db = bias_grad(&s, &g);
+            let y1 = forward(&s, &x, &wt, &[1.0, 0.0, 0.0, 0.0]);
+            assert!((dot(&y1, &g) - lhs - db[0] as f64).abs() < tol);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "conv forward: bias has 4 values, expected 3")]
+    fn forward_rejects_a_bias_longer_than_cout() {
+        // The old kernel added every bias value into a row of the output, so a
+        // fourth value was written past this band's output rows.
+        let s = shape(3, 1, 1, 5, 5);
+        let x = vec![0f32; s.batch * s.cin * s.h * s.w];
+        let w = vec![0f32; s.cout * s.k()];
+        let _ = forward(&s, &x, &w, &[0.0; 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "conv input_grad: weight has")]
+    fn input_grad_rejects_a_short_weight() {
+        let s = shape(3, 1, 1, 5, 5);
+        let grad = vec![0f32; s.batch * s.cout * s.oh * s.ow];
+        let weight = vec![0f32; s.cout * s.k() - 1];
+        let _ = input_grad(&s, &weight, &grad);
+    }
+
+    #[test]
+    #[should_panic(expected = "conv weight_grad: grad has")]
+    fn weight_grad_rejects_a_short_grad() {
+        let s = shape(3, 2, 1, 9, 6);
+        let x = vec![0f32; s.batch * s.cin * s.h * s.w];
+        // One image's gradient for a batch of two.
+        let grad = vec![0f32; s.cout * s.oh * s.ow];
+        let _ = weight_grad(&s, &x, &grad);
+    }
 
     #[test]
     fn valid_range_matches_brute_force() {

@@ -10,9 +10,14 @@
 
 use rayon::prelude::*;
 
+use super::matmul::{SendPtr, View, gemm_shared};
+
 /// A feature map of one image: `[c, h, w]` row-major.
+///
+/// The fields are public (the tiler builds and reads maps), so every kernel
+/// checks `data.len() == c * h * w` at its boundary ([`Map::assert_valid`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Map {
+pub(crate) struct Map {
     /// Channels.
     pub c: usize,
     /// Height.
@@ -25,7 +30,7 @@ pub struct Map {
 
 impl Map {
     /// A zero map `[c, h, w]`.
-    pub fn zeros(c: usize, h: usize, w: usize) -> Self {
+    pub(crate) fn zeros(c: usize, h: usize, w: usize) -> Self {
         Self {
             c,
             h,
@@ -35,28 +40,35 @@ impl Map {
     }
 
     /// Pixels per channel.
-    pub fn plane(&self) -> usize {
+    pub(crate) fn plane(&self) -> usize {
         self.h * self.w
+    }
+
+    /// Panics unless `data` holds exactly `c * h * w` values: the kernels index
+    /// (and hand GEMM) planes computed from `c`, `h` and `w`.
+    pub(crate) fn assert_valid(&self, kernel: &str) {
+        let want = self
+            .c
+            .checked_mul(self.h)
+            .and_then(|v| v.checked_mul(self.w));
+        assert!(
+            want == Some(self.data.len()),
+            "{kernel}: map [{}, {}, {}] holds {} values",
+            self.c,
+            self.h,
+            self.w,
+            self.data.len()
+        );
     }
 }
 
-/// A raw pointer that may be shared across rayon tasks writing disjoint ranges.
-#[derive(Clone, Copy)]
-pub(crate) struct SendPtr(*mut f32);
-// SAFETY: every user writes a range no other task touches.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// Wraps a pointer whose users write disjoint ranges.
-    pub(crate) fn new(p: *mut f32) -> Self {
-        Self(p)
-    }
-
-    /// The pointer (a method, so closures capture the whole `Send` wrapper).
-    pub(crate) fn get(self) -> *mut f32 {
-        self.0
-    }
+/// Panics with a clear message unless `what` has `want` values.
+#[track_caller]
+pub(crate) fn assert_len(kernel: &str, what: &str, len: usize, want: usize) {
+    assert!(
+        len == want,
+        "{kernel}: {what} has {len} values, expected {want}"
+    );
 }
 
 /// Reflect index `i` (may be negative or >= n) into `0..n` (PyTorch `ReflectionPad`,
@@ -76,7 +88,7 @@ fn reflect(i: isize, n: usize) -> usize {
 
 /// Geometry of a padded convolution.
 #[derive(Debug, Clone, Copy)]
-pub struct ConvGeom {
+pub(crate) struct ConvGeom {
     /// Square kernel side.
     pub k: usize,
     /// Stride.
@@ -103,10 +115,16 @@ thread_local! {
     static COL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// `out[cout, oh*ow] = W[cout, cin*k*k] · im2col(x)`, reflect padding on the fly.
-pub fn conv_reflect(x: &Map, w: &[f32], cout: usize, g: ConvGeom) -> Map {
+/// `out[cout, oh*ow] = W[cout, cin*k*k] · im2col(x)`, reflect padding on the fly:
+/// `x` `[cin, h, w]`, `w` `[cout, cin, k, k]` → `[cout, oh, ow]`.
+///
+/// # Panics
+/// If `x` or `w` do not have the lengths their shapes say.
+pub(crate) fn conv_reflect(x: &Map, w: &[f32], cout: usize, g: ConvGeom) -> Map {
+    x.assert_valid("conv_reflect");
     let kk = g.k * g.k;
     let kdim = x.c * kk;
+    assert_len("conv_reflect", "weight", w.len(), cout * kdim);
     let n = g.oh * g.ow;
     let mut out = Map::zeros(cout, g.oh, g.ow);
     // Column index tables per kernel column: reflected input x for every output x.
@@ -117,7 +135,7 @@ pub fn conv_reflect(x: &Map, w: &[f32], cout: usize, g: ConvGeom) -> Map {
                 .collect()
         })
         .collect();
-    let dst = SendPtr::new(out.data.as_mut_ptr());
+    let dst = SendPtr::new(&mut out.data);
     let block = BLOCK;
     let blocks = n.div_ceil(block);
     (0..blocks).into_par_iter().for_each(|b| {
@@ -164,17 +182,14 @@ pub fn conv_reflect(x: &Map, w: &[f32], cout: usize, g: ConvGeom) -> Map {
                     }
                 }
             }
-            // SAFETY: block b owns columns p0..p0+nb of every output row.
+            // SAFETY: block b writes only columns p0..p0+nb of each output row,
+            // and the blocks partition 0..n, so no two tasks share an element.
             unsafe {
-                gemm_rows(
-                    cout,
-                    nb,
-                    kdim,
-                    dst.get().add(p0),
-                    n,
-                    w.as_ptr(),
-                    col.as_ptr(),
-                    nb,
+                gemm_shared(
+                    (cout, nb, kdim),
+                    (dst, View::rows(p0, n), false),
+                    (w, View::rows(0, kdim)),
+                    (&col[..kdim * nb], View::rows(0, nb)),
                 );
             }
         })
@@ -182,101 +197,44 @@ pub fn conv_reflect(x: &Map, w: &[f32], cout: usize, g: ConvGeom) -> Map {
     out
 }
 
-/// Single-threaded `dst[m, nb] = a[m, k] · b[k, nb]`, all row-major: `a` packed,
-/// `dst` and `b` with row strides `dst_rs` and `b_rs` (callers parallelise over
-/// column blocks).
+/// 1x1 convolution without bias: `out[cout, hw] = W[cout, cin] · x[cin, hw]`
+/// (`x` `[cin, h, w]` → `[cout, h, w]`).
 ///
-/// # Safety
-/// The pointers must be valid for those extents and `dst` must not alias `a` or `b`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_rows(
-    m: usize,
-    nb: usize,
-    k: usize,
-    dst: *mut f32,
-    dst_rs: usize,
-    a: *const f32,
-    b: *const f32,
-    b_rs: usize,
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        gemm_strided(
-            (m, nb, k),
-            (dst, dst_rs as isize, 1, false),
-            (a, k as isize, 1),
-            (b, b_rs as isize, 1),
-        );
-    }
-}
-
-/// Single-threaded `dst[m, n] (+)= lhs[m, k] · rhs[k, n]` with any row / column
-/// strides, so transposed operands need no copy. `dst` is `(ptr, row stride,
-/// column stride, accumulate)`; `lhs` and `rhs` are `(ptr, row stride, column stride)`.
-///
-/// # Safety
-/// The pointers must be valid for those extents and `dst` must not alias the operands.
-pub(crate) unsafe fn gemm_strided(
-    (m, n, k): (usize, usize, usize),
-    (dst, dst_rs, dst_cs, accumulate): (*mut f32, isize, isize, bool),
-    (lhs, lhs_rs, lhs_cs): (*const f32, isize, isize),
-    (rhs, rhs_rs, rhs_cs): (*const f32, isize, isize),
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            dst_cs,
-            dst_rs,
-            accumulate,
-            lhs,
-            lhs_cs,
-            lhs_rs,
-            rhs,
-            rhs_cs,
-            rhs_rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
-
-/// 1x1 convolution without bias: `out[cout, hw] = W[cout, cin] · x[cin, hw]`.
-pub fn conv1x1(x: &Map, w: &[f32], cout: usize) -> Map {
+/// # Panics
+/// If `x` or `w` do not have the lengths their shapes say.
+pub(crate) fn conv1x1(x: &Map, w: &[f32], cout: usize) -> Map {
+    x.assert_valid("conv1x1");
+    assert_len("conv1x1", "weight", w.len(), cout * x.c);
     let n = x.plane();
     let mut out = Map::zeros(cout, x.h, x.w);
-    let dst = SendPtr::new(out.data.as_mut_ptr());
-    let src = x.data.as_ptr() as usize;
+    let dst = SendPtr::new(&mut out.data);
     let block = 2048;
     (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
         let p0 = b * block;
         let nb = block.min(n - p0);
-        // SAFETY: block b owns output columns p0..p0+nb; the input is only read.
+        // SAFETY: block b writes only columns p0..p0+nb of each output row, and
+        // the blocks partition 0..n, so no two tasks share an element.
         unsafe {
-            gemm_rows(
-                cout,
-                nb,
-                x.c,
-                dst.get().add(p0),
-                n,
-                w.as_ptr(),
-                (src as *const f32).add(p0),
-                n,
+            gemm_shared(
+                (cout, nb, x.c),
+                (dst, View::rows(p0, n), false),
+                (w, View::rows(0, x.c)),
+                (&x.data, View::rows(p0, n)),
             );
         }
     });
     out
 }
 
-/// Depthwise 3x3 convolution with reflect padding 1 and a bias: `w` is `[c, 3, 3]`.
-pub fn depthwise3x3(x: &Map, w: &[f32], bias: &[f32]) -> Map {
+/// Depthwise 3x3 convolution with reflect padding 1 and a bias: `x` `[c, h, w]`,
+/// `w` `[c, 3, 3]`, `bias` `[c]` → `[c, h, w]`.
+///
+/// # Panics
+/// If the lengths disagree with the shapes.
+pub(crate) fn depthwise3x3(x: &Map, w: &[f32], bias: &[f32]) -> Map {
+    x.assert_valid("depthwise3x3");
+    assert_len("depthwise3x3", "weight", w.len(), x.c * 9);
+    assert_len("depthwise3x3", "bias", bias.len(), x.c);
     let (h, wd) = (x.h, x.w);
     let mut out = Map::zeros(x.c, h, wd);
     out.data.par_chunks_mut(h * wd).enumerate().for_each_init(
@@ -314,7 +272,7 @@ pub fn depthwise3x3(x: &Map, w: &[f32], bias: &[f32]) -> Map {
 /// Mean and centred sum of squares (`M2`) of a set of values, for Chan's parallel
 /// combination (`var = M2 / n`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Moments {
+pub(crate) struct Moments {
     /// Number of values.
     pub n: f64,
     /// Their mean.
@@ -325,7 +283,7 @@ pub struct Moments {
 
 impl Moments {
     /// Merges two disjoint sets' moments (Chan et al.).
-    pub fn merge(self, o: Moments) -> Moments {
+    pub(crate) fn merge(self, o: Moments) -> Moments {
         let n = self.n + o.n;
         if n == 0.0 {
             return self;
@@ -339,7 +297,7 @@ impl Moments {
     }
 
     /// Population variance.
-    pub fn var(&self) -> f64 {
+    pub(crate) fn var(&self) -> f64 {
         if self.n > 0.0 { self.m2 / self.n } else { 0.0 }
     }
 }
@@ -363,7 +321,11 @@ pub(crate) fn sum_f64(v: &[f32], f: impl Fn(f32) -> f32) -> f64 {
 }
 
 /// Moments of `x` over the window `rows x cols` (in the map's own coordinates) of every channel.
-pub fn moments(x: &Map, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) -> Moments {
+pub(crate) fn moments(
+    x: &Map,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+) -> Moments {
     let per_channel = |c: usize| -> (f64, usize) {
         let plane = &x.data[c * x.plane()..(c + 1) * x.plane()];
         let mut s = 0f64;
@@ -405,7 +367,8 @@ pub fn moments(x: &Map, rows: std::ops::Range<usize>, cols: std::ops::Range<usiz
 
 /// In place: `x = (x - mean) / sqrt(var + eps) * gamma[c] + beta[c]`, then
 /// LeakyReLU(`slope`) when given — the norm and activation in one pass.
-pub fn norm_act(
+/// `x` `[c, h, w]`, `gamma` and `beta` `[c]`.
+pub(crate) fn norm_act(
     x: &mut Map,
     m: Moments,
     eps: f64,
@@ -413,8 +376,12 @@ pub fn norm_act(
     beta: &[f32],
     slope: Option<f32>,
 ) {
+    x.assert_valid("norm_act");
+    assert_len("norm_act", "gamma", gamma.len(), x.c);
+    assert_len("norm_act", "beta", beta.len(), x.c);
     let inv = 1.0 / (m.var() + eps).sqrt();
-    let plane = x.plane();
+    // max(1): chunks of 0 panic; a map with an empty plane has no values anyway.
+    let plane = x.plane().max(1);
     x.data.par_chunks_mut(plane).enumerate().for_each(|(c, p)| {
         let a = (gamma[c] as f64 * inv) as f32;
         let b = (beta[c] as f64 - m.mean * gamma[c] as f64 * inv) as f32;
@@ -430,10 +397,12 @@ pub fn norm_act(
 
 /// One output coordinate of a 1-D linear interpolation: `(i0, i1, frac)`,
 /// value `= x[i0] * (1 - frac) + x[i1] * frac`.
-pub type Tap = (usize, usize, f32);
+pub(crate) type Tap = (usize, usize, f32);
 
-/// Bilinear resample of every channel with per-row and per-column taps.
-pub fn resample(x: &Map, rows: &[Tap], cols: &[Tap]) -> Map {
+/// Bilinear resample of every channel with per-row and per-column taps:
+/// `x` `[c, h, w]` → `[c, rows.len(), cols.len()]` (taps index inside `h`, `w`).
+pub(crate) fn resample(x: &Map, rows: &[Tap], cols: &[Tap]) -> Map {
+    x.assert_valid("resample");
     let (oh, ow) = (rows.len(), cols.len());
     let mut out = Map::zeros(x.c, oh, ow);
     out.data.par_chunks_mut(oh * ow).enumerate().for_each_init(
@@ -456,4 +425,130 @@ pub fn resample(x: &Map, rows: &[Tap], cols: &[Tap]) -> Map {
         },
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(c: usize, h: usize, w: usize) -> Map {
+        let data = (0..c * h * w).map(|i| (i as f32 * 0.61).sin()).collect();
+        Map { c, h, w, data }
+    }
+
+    /// Direct reflect-padded convolution, one output at a time.
+    fn naive_conv(x: &Map, w: &[f32], cout: usize, g: ConvGeom) -> Vec<f32> {
+        let mut out = vec![0f32; cout * g.oh * g.ow];
+        for co in 0..cout {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let mut s = 0f32;
+                    for ci in 0..x.c {
+                        for ky in 0..g.k {
+                            for kx in 0..g.k {
+                                let iy = reflect(
+                                    (oy * g.stride + ky) as isize - g.pad_top as isize,
+                                    x.h,
+                                );
+                                let ix = reflect(
+                                    (ox * g.stride + kx) as isize - g.pad_left as isize,
+                                    x.w,
+                                );
+                                s += w[((co * x.c + ci) * g.k + ky) * g.k + kx]
+                                    * x.data[(ci * x.h + iy) * x.w + ix];
+                            }
+                        }
+                    }
+                    out[(co * g.oh + oy) * g.ow + ox] = s;
+                }
+            }
+        }
+        out
+    }
+
+    /// Largest absolute difference; NaN if any value is NaN.
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, |m, d| {
+                if d.is_nan() || m.is_nan() {
+                    f32::NAN
+                } else {
+                    m.max(d)
+                }
+            })
+    }
+
+    #[test]
+    fn conv_reflect_matches_direct_convolution_across_blocks() {
+        // 3 x 30 x 29 at stride 1 (870 outputs: three GEMM blocks, the last partial)
+        // and stride 2 with right/bottom padding only.
+        let x = map(3, 30, 29);
+        for (k, stride, pad) in [(3, 1, 1), (7, 1, 3), (3, 2, 0)] {
+            let cout = 5;
+            let w: Vec<f32> = (0..cout * x.c * k * k)
+                .map(|i| (i as f32 * 0.23).cos())
+                .collect();
+            let padded = |n: usize| n + pad + if stride == 2 { 1 } else { pad };
+            let g = ConvGeom {
+                k,
+                stride,
+                pad_left: pad,
+                pad_top: pad,
+                oh: (padded(x.h) - k) / stride + 1,
+                ow: (padded(x.w) - k) / stride + 1,
+            };
+            let y = conv_reflect(&x, &w, cout, g);
+            assert_eq!((y.c, y.h, y.w), (cout, g.oh, g.ow));
+            let d = max_diff(&y.data, &naive_conv(&x, &w, cout, g));
+            assert!(d < 1e-4, "k {k} stride {stride}: {d}");
+        }
+    }
+
+    #[test]
+    fn conv1x1_matches_direct_product_across_blocks() {
+        // 4100 pixels: two full 2048-column blocks and a partial one.
+        let x = map(6, 41, 100);
+        let cout = 3;
+        let w: Vec<f32> = (0..cout * x.c).map(|i| i as f32 * 0.1 - 0.7).collect();
+        let y = conv1x1(&x, &w, cout);
+        let n = x.plane();
+        let want: Vec<f32> = (0..cout * n)
+            .map(|i| {
+                let (co, p) = (i / n, i % n);
+                (0..x.c)
+                    .map(|ci| w[co * x.c + ci] * x.data[ci * n + p])
+                    .sum()
+            })
+            .collect();
+        let d = max_diff(&y.data, &want);
+        assert!(d < 1e-4, "{d}");
+    }
+
+    #[test]
+    #[should_panic(expected = "conv1x1: map [4, 8, 8] holds 200 values")]
+    fn conv1x1_rejects_a_map_shorter_than_its_shape() {
+        // The old kernel handed GEMM `c * h * w` values of `data` unchecked:
+        // 56 values read past the end of the map.
+        let mut x = map(4, 8, 8);
+        x.data.truncate(200);
+        let _ = conv1x1(&x, &[0.0; 8], 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "conv_reflect: weight has 26 values, expected 27")]
+    fn conv_reflect_rejects_a_short_weight() {
+        let x = map(3, 6, 6);
+        let g = ConvGeom {
+            k: 3,
+            stride: 1,
+            pad_left: 1,
+            pad_top: 1,
+            oh: 6,
+            ow: 6,
+        };
+        let _ = conv_reflect(&x, &[0.0; 26], 1, g);
+    }
 }

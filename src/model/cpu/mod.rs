@@ -9,45 +9,54 @@
 //! ([`Window`]): bilinear upsampling on the whole image's sampling grid and
 //! GroupNorm with statistics given from outside — what seam-free tiling needs
 //! (see [`crate::convert`]).
+//!
+//! Submodules: [`kernels`] (the inference kernels on one image's [`kernels::Map`]),
+//! [`conv`] and [`norm`] (the training kernels on NCHW batches), [`matmul`] (the
+//! bounds-checked GEMM and the [`matmul::SendPtr`] for disjoint parallel writes:
+//! the only raw-pointer code here), and [`flex`] (Flex tensors in and out of the
+//! training kernels, for [`crate::model::fast_conv`] / [`crate::model::fast_norm`]).
+//! Only `flex`, `conv` and `norm` are used from outside, and none of them uses
+//! this file, so the training extensions do not depend on the generator.
 
-pub mod conv;
-pub mod kernels;
-pub mod norm;
+pub(crate) mod conv;
+pub(crate) mod flex;
+pub(crate) mod kernels;
+pub(crate) mod matmul;
+pub(crate) mod norm;
 
-use burn::backend::flex::FlexTensor;
-use burn::tensor::TensorData;
-
-/// Contiguous `f32` values of a Flex tensor: borrowed, or copied only when the
-/// tensor is a strided view (what the training kernels read).
-pub fn flex_values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<f32>()
-                .map(<[f32]>::to_vec)
-                .unwrap_or_default(),
-        ),
-    }
-}
-
-/// A Flex tensor owning `values` (no copy).
-pub fn flex_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorReadError};
 
 use super::Generator;
 use super::blocks::{ConvNormLReLU, InvertedResBlock, LEAKY_SLOPE, LayerNorm2d};
 use super::upsample::UpsampleMode;
 use kernels::{ConvGeom, Map, Moments, Tap};
 
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap_or_default()
+/// Why the CPU engine could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A weight or input tensor could not be read back into host memory (a
+    /// failed device readback, or a dtype that does not convert to `f32`).
+    #[error("cannot read the {what} into host memory: {source}")]
+    Readback {
+        /// Which tensor.
+        what: &'static str,
+        /// Burn's error.
+        #[source]
+        source: TensorReadError,
+    },
+    /// The input is not a batch of RGB images.
+    #[error("the CPU engine takes [B, 3, H, W] images, got {dims:?}")]
+    Input {
+        /// The input's dims.
+        dims: [usize; 4],
+    },
+}
+
+/// The values of `t` as `f32`, in row-major order. A failed readback is an
+/// error, never an empty vector (which used to come out as a grey image).
+fn values<const D: usize>(t: Tensor<D>, what: &'static str) -> Result<Vec<f32>, EngineError> {
+    t.try_into_vec_as::<f32>()
+        .map_err(|source| EngineError::Readback { what, source })
 }
 
 #[derive(Debug, Clone)]
@@ -58,12 +67,12 @@ struct Norm {
 }
 
 impl Norm {
-    fn new(n: &LayerNorm2d) -> Self {
-        Self {
-            gamma: values(n.gamma.val()),
-            beta: values(n.beta.val()),
+    fn new(n: &LayerNorm2d) -> Result<Self, EngineError> {
+        Ok(Self {
+            gamma: values(n.gamma.val(), "norm gamma")?,
+            beta: values(n.beta.val(), "norm beta")?,
             eps: n.epsilon,
-        }
+        })
     }
 }
 
@@ -89,11 +98,15 @@ struct Cnl {
 }
 
 impl Cnl {
-    fn new(l: &ConvNormLReLU) -> Self {
+    fn new(l: &ConvNormLReLU) -> Result<Self, EngineError> {
         let [cout, _, k, _] = l.conv.weight.val().dims();
-        Self {
+        let bias = match &l.conv.bias {
+            Some(b) => Some(values(b.val(), "conv bias")?),
+            None => None,
+        };
+        Ok(Self {
             conv: Conv {
-                w: values(l.conv.weight.val()),
+                w: values(l.conv.weight.val(), "conv weight")?,
                 cout,
                 k,
                 stride: l.conv.stride[0],
@@ -101,10 +114,10 @@ impl Cnl {
                 pad_top: l.pad.top,
                 pad_right: l.pad.right,
                 pad_bottom: l.pad.bottom,
-                bias: l.conv.bias.as_ref().map(|b| values(b.val())),
+                bias,
             },
-            norm: Norm::new(&l.norm),
-        }
+            norm: Norm::new(&l.norm)?,
+        })
     }
 }
 
@@ -120,16 +133,16 @@ struct Irb {
 }
 
 impl Irb {
-    fn new(b: &InvertedResBlock) -> Self {
+    fn new(b: &InvertedResBlock) -> Result<Self, EngineError> {
         let [cout, _, _, _] = b.project.weight.val().dims();
-        Self {
-            expand: Cnl::new(&b.expand),
-            depthwise: Cnl::new(&b.depthwise),
-            project: values(b.project.weight.val()),
+        Ok(Self {
+            expand: Cnl::new(&b.expand)?,
+            depthwise: Cnl::new(&b.depthwise)?,
+            project: values(b.project.weight.val(), "projection weight")?,
             cout,
-            norm: Norm::new(&b.norm),
+            norm: Norm::new(&b.norm)?,
             residual: b.residual,
-        }
+        })
     }
 }
 
@@ -139,7 +152,7 @@ impl Irb {
 /// the whole image's values: strided convs sample the same grid, upsampling uses
 /// the whole image's taps, and every norm uses `stats` instead of the window's own.
 #[derive(Debug, Clone)]
-pub struct Window {
+pub(crate) struct Window {
     /// Whole image `[h, w]` (after conversion padding).
     pub full: [usize; 2],
     /// Window origin `[y, x]` in the whole image; multiples of 4.
@@ -158,7 +171,7 @@ pub struct Window {
 }
 
 /// Norm layers of the generator, in forward order.
-pub const NORM_LAYERS: usize = 24;
+pub(crate) const NORM_LAYERS: usize = 24;
 
 /// The generator's weights as plain vectors (≈8.6 MB), ready for [`CpuGenerator::forward`].
 #[derive(Debug, Clone)]
@@ -179,7 +192,7 @@ pub struct CpuGenerator {
 /// [`super::upsample::interpolation_matrix`]), for output indices
 /// `out_offset..out_offset + len` of the whole axis, shifted by `-in_offset` and
 /// clamped into `0..in_len` for a window.
-pub fn taps(
+pub(crate) fn taps(
     input: usize,
     out: usize,
     align_corners: bool,
@@ -293,24 +306,36 @@ impl Pass<'_> {
 
 impl CpuGenerator {
     /// Copies `g`'s weights out of its tensors.
-    pub fn new(g: &Generator) -> Self {
-        Self {
-            block_a: g.block_a.iter().map(Cnl::new).collect(),
-            block_b: g.block_b.iter().map(Cnl::new).collect(),
-            c_head: Cnl::new(&g.block_c.head),
-            irbs: g.block_c.irbs.iter().map(Irb::new).collect(),
-            c_tail: Cnl::new(&g.block_c.tail),
-            block_d: g.block_d.iter().map(Cnl::new).collect(),
-            block_e: g.block_e.iter().map(Cnl::new).collect(),
-            out: values(g.out_layer.weight.val()),
+    ///
+    /// # Errors
+    /// [`EngineError::Readback`] if a weight cannot be read into host memory.
+    pub fn new(g: &Generator) -> Result<Self, EngineError> {
+        let cnls = |v: &[ConvNormLReLU]| v.iter().map(Cnl::new).collect::<Result<Vec<_>, _>>();
+        Ok(Self {
+            block_a: cnls(&g.block_a)?,
+            block_b: cnls(&g.block_b)?,
+            c_head: Cnl::new(&g.block_c.head)?,
+            irbs: g
+                .block_c
+                .irbs
+                .iter()
+                .map(Irb::new)
+                .collect::<Result<_, _>>()?,
+            c_tail: Cnl::new(&g.block_c.tail)?,
+            block_d: cnls(&g.block_d)?,
+            block_e: cnls(&g.block_e)?,
+            out: values(g.out_layer.weight.val(), "output weight")?,
             upsample: g.upsample,
-        }
+        })
     }
 
     /// One image `[3, H, W]` in [-1, 1] -> `[3, H', W']` (as the op-by-op forward).
     /// With a [`Window`], `x` is that window of the whole image; a window pass
     /// that stops early ([`Window::stop_after`]) returns an empty map.
-    pub fn forward(&self, x: Map, window: Option<&mut Window>) -> Map {
+    ///
+    /// # Panics
+    /// If `x` is not a valid 3-channel map (the kernels check their operands).
+    pub(crate) fn forward(&self, x: Map, window: Option<&mut Window>) -> Map {
         let size = [x.h, x.w];
         let (full, origin) = match &window {
             Some(w) => (w.full, w.origin),
@@ -388,24 +413,58 @@ impl CpuGenerator {
         kernels::resample(x, &rows, &cols)
     }
 
-    /// `[B, 3, H, W]` tensor in, tensor out (each image on its own).
-    pub fn forward_tensor(&self, x: Tensor<4>) -> Tensor<4> {
+    /// `[B, 3, H, W]` tensor in, `[B, 3, H', W']` tensor out (each image on its own).
+    ///
+    /// # Errors
+    /// [`EngineError::Input`] unless `x` has 3 channels; [`EngineError::Readback`]
+    /// if `x` cannot be read into host memory.
+    pub(crate) fn forward_tensor(&self, x: Tensor<4>) -> Result<Tensor<4>, EngineError> {
         let device = x.device();
         let [b, c, h, w] = x.dims();
-        let data = values(x);
+        if c != 3 {
+            return Err(EngineError::Input { dims: [b, c, h, w] });
+        }
+        let data = values(x, "input image")?;
         let mut out = Vec::new();
         let mut dims = [b, 3, h, w];
-        for i in 0..b {
+        // `values` holds exactly b * c * h * w values, so the chunks are the images.
+        for image in data.chunks_exact((c * h * w).max(1)) {
             let map = Map {
                 c,
                 h,
                 w,
-                data: data[i * c * h * w..(i + 1) * c * h * w].to_vec(),
+                data: image.to_vec(),
             };
             let y = self.forward(map, None);
             dims = [b, y.c, y.h, y.w];
             out.extend_from_slice(&y.data);
         }
-        Tensor::from_data(burn::tensor::TensorData::new(out, dims), &device)
+        Ok(Tensor::from_data(
+            burn::tensor::TensorData::new(out, dims),
+            &device,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use super::*;
+    use crate::model::GeneratorConfig;
+
+    /// A wrong input is an error the caller sees, not a panic inside a kernel
+    /// (or, before the kernels checked their operands, a read past the weights).
+    #[test]
+    fn forward_tensor_rejects_a_non_rgb_input() {
+        let device = Device::flex();
+        let engine = CpuGenerator::new(&GeneratorConfig::new().init(&device)).unwrap();
+        let x = Tensor::<4>::random([1, 4, 16, 16], Distribution::Uniform(-1.0, 1.0), &device);
+        match engine.forward_tensor(x) {
+            Err(EngineError::Input { dims }) => assert_eq!(dims, [1, 4, 16, 16]),
+            other => panic!("expected EngineError::Input, got {other:?}"),
+        }
+        let x = Tensor::<4>::random([2, 3, 16, 12], Distribution::Uniform(-1.0, 1.0), &device);
+        assert_eq!(engine.forward_tensor(x).unwrap().dims(), [2, 3, 16, 12]);
     }
 }

@@ -10,11 +10,11 @@
 
 use rayon::prelude::*;
 
-use super::kernels::sum_f64;
+use super::kernels::{assert_len, sum_f64};
 
 /// Shape of a normalised batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NormShape {
+pub(crate) struct NormShape {
     /// Batch size.
     pub batch: usize,
     /// Channels.
@@ -54,8 +54,23 @@ fn stats(s: &NormShape, x: &[f32], eps: f64) -> Vec<Stats> {
         .collect()
 }
 
-/// `y = act((x - mean) * inv * gamma[c] + beta[c])`, act = LeakyReLU(`slope`) when given.
-pub fn forward(
+impl NormShape {
+    /// Panics unless `x` (`[batch, c, plane]`), `gamma` and `beta` (`[c]`) have
+    /// the lengths the shape says: the kernels chunk by plane and index
+    /// statistics by `chunk / c`.
+    fn assert_operands(&self, kernel: &str, x: &[f32], gamma: &[f32], beta: &[f32]) {
+        assert_len(kernel, "x", x.len(), self.batch * self.c * self.plane);
+        assert_len(kernel, "gamma", gamma.len(), self.c);
+        assert_len(kernel, "beta", beta.len(), self.c);
+    }
+}
+
+/// `y = act((x - mean) * inv * gamma[c] + beta[c])`, act = LeakyReLU(`slope`) when given:
+/// `x` `[batch, c, plane]`, `gamma` and `beta` `[c]` → `[batch, c, plane]`.
+///
+/// # Panics
+/// If a slice's length disagrees with `s`.
+pub(crate) fn forward(
     s: &NormShape,
     x: &[f32],
     gamma: &[f32],
@@ -63,6 +78,7 @@ pub fn forward(
     eps: f64,
     slope: Option<f32>,
 ) -> Vec<f32> {
+    s.assert_operands("norm forward", x, gamma, beta);
     let st = stats(s, x, eps);
     let mut y = vec![0f32; x.len()];
     y.par_chunks_mut(s.plane.max(1))
@@ -86,8 +102,12 @@ pub fn forward(
     y
 }
 
-/// Gradients `(dx, dgamma, dbeta)` of [`forward`] for the output gradient `dy`.
-pub fn backward(
+/// Gradients `(dx, dgamma, dbeta)` of [`forward`] for the output gradient `dy`
+/// (`[batch, c, plane]`, as `x`).
+///
+/// # Panics
+/// If a slice's length disagrees with `s`.
+pub(crate) fn backward(
     s: &NormShape,
     x: &[f32],
     gamma: &[f32],
@@ -96,6 +116,8 @@ pub fn backward(
     eps: f64,
     slope: Option<f32>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    s.assert_operands("norm backward", x, gamma, beta);
+    assert_len("norm backward", "dy", dy.len(), x.len());
     let st = stats(s, x, eps);
     let p = s.plane.max(1);
     // The activation's gradient factor at z = xhat * gamma + beta (1 without one).
@@ -162,8 +184,8 @@ pub fn backward(
     (dx, dgamma, dbeta)
 }
 
-/// LeakyReLU(`slope`) on its own (the discriminator's unnormalised stages).
-pub fn leaky_relu(x: &[f32], slope: f32) -> Vec<f32> {
+/// LeakyReLU(`slope`) on its own (the discriminator's unnormalised stages), any shape.
+pub(crate) fn leaky_relu(x: &[f32], slope: f32) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
     y.par_chunks_mut(1 << 16)
         .zip(x.par_chunks(1 << 16))
@@ -176,7 +198,11 @@ pub fn leaky_relu(x: &[f32], slope: f32) -> Vec<f32> {
 }
 
 /// Gradient of [`leaky_relu`]: `dy` where `x >= 0`, `slope * dy` elsewhere.
-pub fn leaky_relu_backward(x: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
+///
+/// # Panics
+/// If `dy` and `x` differ in length (a shorter `dy` would silently leave zeros).
+pub(crate) fn leaky_relu_backward(x: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
+    assert_len("leaky_relu_backward", "dy", dy.len(), x.len());
     let mut dx = vec![0f32; x.len()];
     dx.par_chunks_mut(1 << 16)
         .zip(x.par_chunks(1 << 16).zip(dy.par_chunks(1 << 16)))

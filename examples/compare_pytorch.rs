@@ -1,7 +1,14 @@
-//! `photo2anime bench --compare-pytorch`: photo2anime against the PyTorch peer
+//! Developer tool, not part of the app: photo2anime against the PyTorch peer
 //! (`../shared/bench/animegan_torch.py`) and its onnxruntime command, figure by
 //! figure, interleaved, each side in a fresh process with the same thread count,
 //! so that peak RSS is per figure and a burst of load hits both sides alike.
+//!
+//! It pip-installs torch / onnxruntime into a venv when no Python is given, which
+//! is why it lives here and not in the artist's binary:
+//!
+//! ```sh
+//! cargo build --release && cargo run --release --example compare_pytorch -- --runs 3
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,41 +17,97 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{BenchArgs, Only};
+use clap::Parser;
+use photo2anime::bench::{BenchArgs, Only};
+
+/// Options: every `photo2anime bench` option plus the peers'.
+#[derive(Parser, Debug)]
+#[command(
+    name = "compare_pytorch",
+    about = "photo2anime beside PyTorch and onnxruntime"
+)]
+struct CompareArgs {
+    /// The figures to measure (as `photo2anime bench`).
+    #[command(flatten)]
+    bench: BenchArgs,
+    /// Rounds of (photo2anime, PyTorch, onnxruntime) per figure; medians over
+    /// rounds are compared.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// A Python with torch (and onnxruntime) to use instead of the venv created
+    /// under ~/.cache/photo2anime/bench-venv (also `PHOTO2ANIME_BENCH_PYTHON`).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// The peer script (also `PHOTO2ANIME_PEER_SCRIPT`; default
+    /// `../shared/bench/animegan_torch.py`).
+    #[arg(long)]
+    peer_script: Option<PathBuf>,
+    /// The photo2anime binary to measure (default: `photo2anime` beside this
+    /// example's folder, i.e. the same cargo profile).
+    #[arg(long)]
+    binary: Option<PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    match run(&CompareArgs::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `target/<profile>/photo2anime` for an example built in `target/<profile>/examples/`.
+fn default_binary() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find this executable")?;
+    let profile_dir = me
+        .parent()
+        .and_then(Path::parent)
+        .context("unexpected example location")?;
+    let exe = profile_dir.join(format!("photo2anime{}", std::env::consts::EXE_SUFFIX));
+    if !exe.is_file() {
+        bail!(
+            "{} not found: run `cargo build --release` first, or pass --binary",
+            exe.display()
+        );
+    }
+    Ok(exe)
+}
 
 /// Environment variable naming the Python to use (one with torch, numpy, onnxruntime).
-pub const PYTHON_ENV: &str = "PHOTO2ANIME_BENCH_PYTHON";
+const PYTHON_ENV: &str = "PHOTO2ANIME_BENCH_PYTHON";
 /// Environment variable naming the peer script.
-pub const SCRIPT_ENV: &str = "PHOTO2ANIME_PEER_SCRIPT";
+const SCRIPT_ENV: &str = "PHOTO2ANIME_PEER_SCRIPT";
 
 /// One timed figure of one implementation.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Timing {
+struct Timing {
     /// Median wall time of the timed runs.
-    pub median_ms: f64,
+    median_ms: f64,
     /// Peak resident memory of the process that measured it.
-    pub peak_rss_mib: Option<f64>,
+    peak_rss_mib: Option<f64>,
 }
 
 /// One row of the comparison: a figure measured by every side that has it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Row {
+struct Row {
     /// `g_infer_512`, `train_full_b4_256`, ...
-    pub figure: String,
+    figure: String,
     /// photo2anime (Flex on the CPU).
-    pub photo2anime: Option<Timing>,
+    photo2anime: Option<Timing>,
     /// PyTorch eager.
-    pub pytorch: Option<Timing>,
+    pytorch: Option<Timing>,
     /// onnxruntime (inference figures only).
-    pub onnxruntime: Option<Timing>,
+    onnxruntime: Option<Timing>,
     /// photo2anime / PyTorch wall-time ratio (< 1 = photo2anime faster).
-    pub ratio_pytorch: Option<f64>,
+    ratio_pytorch: Option<f64>,
     /// photo2anime / onnxruntime wall-time ratio.
-    pub ratio_onnxruntime: Option<f64>,
+    ratio_onnxruntime: Option<f64>,
     /// photo2anime / PyTorch peak-RSS ratio.
-    pub rss_ratio_pytorch: Option<f64>,
+    rss_ratio_pytorch: Option<f64>,
     /// Threads every side used.
-    pub threads: usize,
+    threads: usize,
 }
 
 /// What is measured in one row: our bench arguments and the peer's.
@@ -143,12 +206,12 @@ fn run_json(mut cmd: Command, what: &str) -> Result<Timing> {
 
 /// The thread count every side uses: `RAYON_NUM_THREADS` if set (rayon honours
 /// it), else all cores.
-pub fn threads() -> usize {
+fn threads() -> usize {
     std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|&n: &usize| n > 0)
-        .unwrap_or_else(crate::device::cpu_threads)
+        .unwrap_or_else(photo2anime::device::cpu_threads)
 }
 
 fn cache_dir() -> PathBuf {
@@ -258,10 +321,14 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 
 /// Runs every figure on every side, interleaved per figure, and prints the table
 /// (or one JSON object per row with `--json`).
-pub fn run(args: &BenchArgs) -> Result<()> {
-    let (py, ort) = python(args.python.as_deref())?;
-    let script = script(args.peer_script.as_deref())?;
-    let me = std::env::current_exe().context("cannot find this executable")?;
+fn run(compare: &CompareArgs) -> Result<()> {
+    let args = &compare.bench;
+    let (py, ort) = python(compare.python.as_deref())?;
+    let script = script(compare.peer_script.as_deref())?;
+    let me = match &compare.binary {
+        Some(b) => b.clone(),
+        None => default_binary()?,
+    };
     let threads = threads();
     let onnx_dir = cache_dir().join("bench-onnx");
     std::fs::create_dir_all(&onnx_dir).with_context(|| onnx_dir.display().to_string())?;
@@ -271,7 +338,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for plan in &plans {
         // Medians over rounds, each round running the sides back to back.
         let (mut ours, mut torch, mut onnx) = (Vec::new(), Vec::new(), Vec::new());
-        for round in 0..args.rounds.max(1) {
+        for round in 0..compare.rounds.max(1) {
             eprintln!("[compare] {} round {}", plan.figure, round + 1);
             let mut cmd = Command::new(&me);
             cmd.args(["bench", "--json", "--warmup", &args.warmup.to_string()])
@@ -338,7 +405,7 @@ fn row(figure: &str, ours: &[Timing], torch: &[Timing], onnx: &[Timing], threads
 }
 
 /// The markdown table of ratios (also pasted into BENCHMARKS.md).
-pub fn table(rows: &[Row]) -> String {
+fn table(rows: &[Row]) -> String {
     let ms = |t: Option<Timing>| t.map_or("-".into(), |t| format!("{:.0} ms", t.median_ms));
     let rss = |t: Option<Timing>| {
         t.and_then(|t| t.peak_rss_mib)
