@@ -197,12 +197,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let batch = synthetic_batch(args.batch, args.train_size, &device);
         let live = LiveParams::default();
         let runs = args.runs.min(3);
+        // A step whose losses cannot be read back makes the figure meaningless.
+        let mut failure = None;
         if wants(Only::TrainFull) {
             measure(
                 format!("train_full_b{}_{}", args.batch, args.train_size),
                 runs,
                 &mut || {
-                    let _ = nets.adversarial_step(&batch, &live, &ad);
+                    if let Err(e) = nets.adversarial_step(&batch, &live, &ad) {
+                        failure = Some(e);
+                    }
                 },
             );
         }
@@ -211,9 +215,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 format!("train_init_b{}_{}", args.batch, args.train_size),
                 runs,
                 &mut || {
-                    let _ = nets.init_step(&batch, &live, &ad);
+                    if let Err(e) = nets.init_step(&batch, &live, &ad) {
+                        failure = Some(e);
+                    }
                 },
             );
+        }
+        if let Some(e) = failure {
+            anyhow::bail!("training figures are invalid: {e}");
         }
         let _ = nets.generator.valid();
     }

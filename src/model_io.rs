@@ -55,7 +55,17 @@ pub fn load_generator(
 ) -> Result<LoadedModel, ModelError> {
     if path.is_dir() {
         let (pointer, ckpt) = latest_checkpoint(path)?;
-        let info: Option<ModelInfo> = read_json(&path.join("model.json")).ok();
+        // No model.json (a bare checkpoint folder): the port's default rule. A
+        // model.json that exists but cannot be read is an error, never a guess.
+        let info: Option<ModelInfo> = match read_json(&path.join("model.json")) {
+            Ok(info) => Some(info),
+            Err(RunDirError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mode = upsample.or(info.map(|i| i.upsample)).unwrap_or_default();
         let generator = load_module(
             GeneratorConfig::new().with_upsample(mode).init(device),

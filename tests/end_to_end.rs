@@ -150,13 +150,13 @@ fn d_update_leaves_g_untouched_and_vice_versa() {
 
     let (g0, d0) = (g_of(&nets), d_of(&nets));
     let fake = nets.generator.forward(t.photos.clone()).detach();
-    nets.discriminator_step(&t, fake, &live);
+    nets.discriminator_step(&t, fake, &live).unwrap();
     assert_eq!(g_of(&nets), g0, "a D step must not change G");
     assert_ne!(d_of(&nets), d0, "a D step changes D");
 
     let d1 = d_of(&nets);
     let fake = nets.generator.forward(t.photos.clone());
-    nets.generator_step(&t, fake, &live);
+    nets.generator_step(&t, fake, &live).unwrap();
     assert_eq!(d_of(&nets), d1, "a G step must not change D's weights");
     assert_ne!(g_of(&nets), g0, "a G step changes G");
 }

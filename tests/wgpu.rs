@@ -177,8 +177,8 @@ fn wgpu_matches_flex_forward_and_training_step() {
     let (g_before, d_before) = (params(&g), params(&dsc));
     let mut nets_cpu = Networks::new(g, dsc, vgg.no_grad());
     let live = LiveParams::default();
-    let l_cpu = nets_cpu.adversarial_step(&batch, &live, &ad_cpu);
-    let l_gpu = nets_gpu.adversarial_step(&batch, &live, &ad_gpu);
+    let l_cpu = nets_cpu.adversarial_step(&batch, &live, &ad_cpu).unwrap();
+    let l_gpu = nets_gpu.adversarial_step(&batch, &live, &ad_gpu).unwrap();
     println!("losses flex {l_cpu:?}\nlosses wgpu {l_gpu:?}");
     // Terms computed before D's update must agree closely. `g_adv` (and so `g_total`)
     // is measured through the *updated* D, and Adam's first step moves every weight by
@@ -304,7 +304,7 @@ fn training_steps_match_pytorch_reference_on_wgpu() {
         train_reference::Tolerances {
             loss: WGPU_LOSS_TOLERANCE,
             update: 1e-3,
-            update_chained: 5e-3,
+            update_chained: 1e-2,
             u: 1e-4,
         },
     );

@@ -92,6 +92,11 @@ pub enum DataError {
         /// What is wrong.
         source: ScanError,
     },
+    /// A preparation worker panicked; its files were not prepared.
+    #[error(
+        "preparing the images crashed; nothing was trained (try again, or report the file last shown)"
+    )]
+    PreparationCrashed,
     /// Every file of a folder failed to decode.
     #[error("{kind} folder {path}: none of the images could be decoded ({skipped} skipped)")]
     NothingDecoded {
@@ -224,11 +229,16 @@ impl Dataset {
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
+            let mut all = Vec::new();
+            for handle in handles {
+                match handle.join() {
+                    Ok(out) => all.extend(out),
+                    // Its files would silently vanish from the dataset: report it.
+                    Err(_) => return Err(DataError::PreparationCrashed),
+                }
+            }
+            Ok(all)
+        })?;
         results.sort_by_key(|(i, _)| *i);
         let mut photos = Vec::new();
         let mut style = Vec::new();

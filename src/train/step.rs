@@ -1,6 +1,7 @@
 //! One optimisation step of AnimeGANv2 on the three networks, independent of
 //! datasets and threads (the trainer and the benchmark both use it).
 
+use crate::tensor_image::ReadbackError;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -44,12 +45,17 @@ fn batch_tensor(values: &[f32], b: usize, s: usize, device: &Device) -> Tensor<4
     Tensor::from_data(TensorData::new(values.to_vec(), [b, 3, s, s]), device)
 }
 
-/// Reads several one-element tensors with a single device sync.
-pub fn read_scalars(values: Vec<Tensor<1>>) -> Vec<f32> {
-    let n = values.len();
-    let data = Tensor::cat(values, 0).into_data().convert::<f32>();
-    data.try_to_vec::<f32>()
-        .unwrap_or_else(|_| vec![f32::NAN; n])
+/// Reads several one-element tensors with a single device sync. A failed
+/// readback is an error: it must never look like a NaN loss.
+pub fn read_scalars<const N: usize>(values: [Tensor<1>; N]) -> Result<[f32; N], ReadbackError> {
+    let data = Tensor::cat(values.into_iter().collect(), 0)
+        .into_data()
+        .convert::<f32>();
+    let v = data
+        .try_to_vec::<f32>()
+        .map_err(|e| ReadbackError(format!("loss values: {e:?}")))?;
+    <[f32; N]>::try_from(v)
+        .map_err(|v| ReadbackError(format!("{} loss values, expected {N}", v.len())))
 }
 
 impl Networks {
@@ -66,7 +72,12 @@ impl Networks {
     }
 
     /// Content-only generator step: `w_content * L1(VGG(p), VGG(G(p)))`.
-    pub fn init_step(&mut self, batch: &Batch, live: &LiveParams, device: &Device) -> LossValues {
+    pub fn init_step(
+        &mut self,
+        batch: &Batch,
+        live: &LiveParams,
+        device: &Device,
+    ) -> Result<LossValues, ReadbackError> {
         let (b, s) = (batch.batch_size, batch.image_size);
         let photos = batch_tensor(&batch.photos, b, s, device);
         let fake = self.generator.forward(photos.clone());
@@ -77,12 +88,12 @@ impl Networks {
         self.generator = self
             .opt_init
             .step(live.lr_init, self.generator.clone(), grads);
-        let v = read_scalars(vec![total, content]);
-        LossValues {
-            g_total: Some(v[0]),
-            content: Some(v[1]),
+        let [total, content] = read_scalars([total, content])?;
+        Ok(LossValues {
+            g_total: Some(total),
+            content: Some(content),
             ..Default::default()
-        }
+        })
     }
 
     /// One D step then one G step (the G step sees the updated D, as in the original).
@@ -91,19 +102,19 @@ impl Networks {
         batch: &Batch,
         live: &LiveParams,
         device: &Device,
-    ) -> LossValues {
+    ) -> Result<LossValues, ReadbackError> {
         let t = BatchTensors::new(batch, device);
         let fake = self.generator.forward(t.photos.clone()); // [B, 3, S, S]
-        let d = self.discriminator_step(&t, fake.clone().detach(), live);
-        let g = self.generator_step(&t, fake, live);
-        LossValues {
+        let d = self.discriminator_step(&t, fake.clone().detach(), live)?;
+        let g = self.generator_step(&t, fake, live)?;
+        Ok(LossValues {
             d_total: d.d_total,
             d_real: d.d_real,
             d_fake: d.d_fake,
             d_gray: d.d_gray,
             d_smooth: d.d_smooth,
             ..g
-        }
+        })
     }
 
     /// Updates D only, from the 4-term LSGAN loss on real, generated (`fake`,
@@ -113,7 +124,7 @@ impl Networks {
         t: &BatchTensors,
         fake: Tensor<4>,
         live: &LiveParams,
-    ) -> LossValues {
+    ) -> Result<LossValues, ReadbackError> {
         let b = t.photos.dims()[0];
         // The four kinds of input in one batch (GroupNorm is per sample, so the
         // logits equal four separate passes) — [4B, 1, S/4, S/4].
@@ -140,15 +151,16 @@ impl Networks {
         self.discriminator = self
             .opt_d
             .step(live.lr_d, self.discriminator.clone(), grads);
-        let v = read_scalars(vec![d.total, d.real, d.fake, d.gray, d.smooth]);
-        LossValues {
-            d_total: Some(v[0]),
-            d_real: Some(v[1]),
-            d_fake: Some(v[2]),
-            d_gray: Some(v[3]),
-            d_smooth: Some(v[4]),
+        let [total, real, fake, gray, smooth] =
+            read_scalars([d.total, d.real, d.fake, d.gray, d.smooth])?;
+        Ok(LossValues {
+            d_total: Some(total),
+            d_real: Some(real),
+            d_fake: Some(fake),
+            d_gray: Some(gray),
+            d_smooth: Some(smooth),
             ..Default::default()
-        }
+        })
     }
 
     /// Updates G only: adversarial, content, style, colour and TV terms on
@@ -158,7 +170,7 @@ impl Networks {
         t: &BatchTensors,
         fake: Tensor<4>,
         live: &LiveParams,
-    ) -> LossValues {
+    ) -> Result<LossValues, ReadbackError> {
         let frozen_d = self.discriminator.clone().no_grad();
         let g_adv = lsgan_generator(frozen_d.forward(fake.clone()));
         let f_real = self.vgg.forward(t.photos.clone()).detach();
@@ -175,16 +187,17 @@ impl Networks {
             + tv.clone().mul_scalar(live.w_tv);
         let grads = GradientsParams::from_grads(total.backward(), &self.generator);
         self.generator = self.opt_g.step(live.lr_g, self.generator.clone(), grads);
-        let v = read_scalars(vec![total, g_adv, content, style_term, color, tv]);
-        LossValues {
-            g_total: Some(v[0]),
-            g_adv: Some(v[1]),
-            content: Some(v[2]),
-            style: Some(v[3]),
-            color: Some(v[4]),
-            tv: Some(v[5]),
+        let [total, g_adv, content, style, color, tv] =
+            read_scalars([total, g_adv, content, style_term, color, tv])?;
+        Ok(LossValues {
+            g_total: Some(total),
+            g_adv: Some(g_adv),
+            content: Some(content),
+            style: Some(style),
+            color: Some(color),
+            tv: Some(tv),
             ..Default::default()
-        }
+        })
     }
 }
 

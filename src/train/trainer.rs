@@ -61,6 +61,9 @@ pub enum TrainError {
         /// The last good checkpoint, if any.
         last: Option<PathBuf>,
     },
+    /// A loss could not be read back from the device (never shown as a NaN loss).
+    #[error(transparent)]
+    Readback(#[from] crate::tensor_image::ReadbackError),
     /// The loader thread ended early.
     #[error("the data loader stopped unexpectedly")]
     LoaderStopped,
@@ -483,11 +486,6 @@ impl Trainer {
         Ok(())
     }
 
-    /// A copy of the current generator for inference (no autodiff).
-    pub fn generator_snapshot(&self) -> Generator {
-        self.nets.generator.valid()
-    }
-
     fn send(&self, event: TrainEvent) {
         let _ = self.events.send(event);
     }
@@ -554,7 +552,7 @@ impl Trainer {
             Phase::Adversarial => self
                 .nets
                 .adversarial_step(&batch, &self.live, &self.autodiff),
-        };
+        }?;
         let step_time = started.elapsed();
         if let Some(term) = losses.first_non_finite() {
             let value = losses.as_array()[LossValues::NAMES

@@ -434,7 +434,7 @@ pub fn run(device: &Device, steps: Steps, tol: Tolerances) -> Vec<Check> {
     if steps.init {
         let mut nets = networks(&reference, device);
         let before = params_f64(&nets.generator);
-        let losses = nets.init_step(&reference.batch(0), &live, device);
+        let losses = nets.init_step(&reference.batch(0), &live, device).unwrap();
         compare_losses(&reference, "init", &losses, tol.loss, &mut checks);
         let after = params_f64(&nets.generator);
         compare_updates(
@@ -453,7 +453,9 @@ pub fn run(device: &Device, steps: Steps, tol: Tolerances) -> Vec<Check> {
             let prefix = format!("adv{it}");
             let g_before = params_f64(&nets.generator);
             let d_before = params_f64(&nets.discriminator);
-            let losses = nets.adversarial_step(&reference.batch(it - 1), &live, device);
+            let losses = nets
+                .adversarial_step(&reference.batch(it - 1), &live, device)
+                .unwrap();
             compare_losses(&reference, &prefix, &losses, tol.loss, &mut checks);
             let g_after = params_f64(&nets.generator);
             let d_after = params_f64(&nets.discriminator);

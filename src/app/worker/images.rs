@@ -223,7 +223,7 @@ mod tests {
     fn stale_thumbnails_are_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.png");
-        image::RgbImage::from_pixel(40, 80, image::Rgb([1, 2, 3]))
+        image::RgbImage::from_pixel(200, 400, image::Rgb([1, 2, 3]))
             .save(&path)
             .unwrap();
         let (sink, events) = EventSink::channel();
