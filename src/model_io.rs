@@ -220,3 +220,33 @@ pub fn export_safetensors(model: &LoadedModel, out: &Path) -> Result<(), ModelEr
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model folder whose model.json is unreadable is an error naming the file,
+    /// not a silent guess of the upsampling rule.
+    #[test]
+    fn an_unreadable_model_json_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("m");
+        let device = Device::flex();
+        write_model_dir(
+            GeneratorConfig::new().init(&device),
+            &model,
+            UpsampleMode::HalfPixelX2,
+            ModelOrigin::Trained,
+        )
+        .unwrap();
+        assert_eq!(
+            load_generator(&model, &device, None).unwrap().upsample,
+            UpsampleMode::HalfPixelX2
+        );
+        std::fs::write(model.join("model.json"), "{ not json").unwrap();
+        let err = load_generator(&model, &device, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("model.json"), "{err}");
+    }
+}

@@ -82,3 +82,17 @@ pub fn two_row_grid(top: &[RgbImage], bottom: &[RgbImage]) -> RgbImage {
     }
     grid
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values of the wrong length (a failed or partial readback) are an error,
+    /// never a grey image.
+    #[test]
+    fn a_short_readback_is_an_error() {
+        assert!(floats_to_images(&[0.0; 11], 1, 2, 2).is_err());
+        let ok = floats_to_images(&[1.0; 12], 1, 2, 2).unwrap();
+        assert_eq!(ok[0].get_pixel(1, 1).0, [255, 255, 255]);
+    }
+}

@@ -644,7 +644,16 @@ fn closing_during_training_saves_the_run() {
     );
     h.step();
     assert_eq!(h.state().closing(), Closing::SavingRun);
-    assert!(h.query_by_label("Saving the run before closing…").is_some());
+    // A modal appears after egui's sizing pass: give it a few frames.
+    let mut shown = false;
+    for _ in 0..10 {
+        h.step();
+        if h.query_by_label("Saving the run before closing…").is_some() {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "the saving notice is shown while the run stops");
     run_until(&mut h, Duration::from_secs(120), "ready to close", |a| {
         a.closing() == Closing::Ready
     });

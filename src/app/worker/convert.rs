@@ -155,3 +155,33 @@ fn convert_one(
         millis,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Conversion reports the device it got, and why it is not the one asked
+    /// for, exactly like training does.
+    #[test]
+    fn the_conversion_device_and_its_fallback_are_reported() {
+        let (sink, events) = EventSink::channel();
+        let mut cache = ModelCache {
+            device: None,
+            models: Vec::new(),
+        };
+        let asked = DeviceSetting::Gpu {
+            adapter: Some("no such adapter".to_string()),
+        };
+        cache.device(&asked, &sink);
+        match events.try_recv() {
+            Ok(WorkerEvent::ConvertDevice { fallback, .. }) => {
+                let why = fallback.expect("a fallback reason");
+                assert!(why.contains("no such adapter"), "{why}");
+            }
+            other => panic!("expected ConvertDevice, got {other:?}"),
+        }
+        // The same setting again: no new device, no second report.
+        cache.device(&asked, &sink);
+        assert!(events.try_recv().is_err());
+    }
+}
