@@ -114,8 +114,29 @@ fn assert_same_updates(
         rms >= 0.5 * lr,
         "{what}: the Flex step barely moved (RMS {rms:e}, lr {lr:e})"
     );
-    let rel = common::assert_rel_l2(&gpu, &cpu, tol, &format!("{what} update, wgpu vs flex"));
-    println!("{what} update: relative L2 error {rel:e} (tolerance {tol:e})");
+    // Adam's first step moves a weight by about ±lr whatever its gradient's size, so
+    // a gradient within float noise of zero may flip sign between backends and its
+    // update differs by ~2·lr. Those entries are counted (at most 1%) and the rest
+    // must agree to `tol`: a wrong learning rate, beta or gradient shifts them all.
+    let flipped = moved as f64 / cpu.len().max(1) as f64;
+    assert!(
+        flipped <= 0.01,
+        "{what}: {moved} of {} updates differ by more than lr",
+        cpu.len()
+    );
+    let (kept_gpu, kept_cpu): (Vec<f32>, Vec<f32>) = gpu
+        .iter()
+        .zip(&cpu)
+        .filter(|(g, c)| (*g - *c).abs() <= lr as f32)
+        .map(|(g, c)| (*g, *c))
+        .unzip();
+    let rel = common::assert_rel_l2(
+        &kept_gpu,
+        &kept_cpu,
+        tol,
+        &format!("{what} update, wgpu vs flex"),
+    );
+    println!("{what} update: relative L2 error {rel:e} (tolerance {tol:e}), {flipped:.2e} flipped");
 }
 
 #[test]
