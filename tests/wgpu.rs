@@ -314,6 +314,7 @@ mod train_reference;
 /// runs here (the second, which checks Adam's beta1, is backend-independent and
 /// costs minutes on lavapipe).
 #[test]
+#[ignore = "not yet measured on lavapipe (tens of CPU-minutes there); run with --ignored"]
 fn training_steps_match_pytorch_reference_on_wgpu() {
     let Some(gpu) = wgpu_or_skip() else { return };
     let checks = train_reference::run(
