@@ -93,15 +93,8 @@ fn assert_same_updates(
             worst = (rel, path.clone());
         }
     }
-    let flat =
-        |u: &[(String, Vec<f32>)]| -> Vec<f32> { u.iter().flat_map(|(_, v)| v.clone()).collect() };
-    let (cpu, gpu) = (flat(&up_cpu), flat(&up_gpu));
+    let (cpu, gpu, moved) = flat_updates(before, after_cpu, after_gpu, lr);
     let rms = (cpu.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / cpu.len() as f64).sqrt();
-    let moved = cpu
-        .iter()
-        .zip(&gpu)
-        .filter(|(a, b)| (*a - *b).abs() > lr as f32)
-        .count();
     println!(
         "{what} update: RMS {rms:e} (lr {lr:e}), max |wgpu - flex| {:e}, {moved} of {} entries differ by more than lr, worst tensor {} at {:e}",
         common::max_abs_diff(&gpu, &cpu),
@@ -246,6 +239,26 @@ fn wgpu_matches_flex_forward_and_training_step() {
     );
 }
 
+/// Both backends' updates of every parameter, flattened, and how many entries
+/// differ by more than `lr` (sign flips of Adam's first step).
+fn flat_updates(
+    before: &[(String, Vec<f32>)],
+    after_cpu: &[(String, Vec<f32>)],
+    after_gpu: &[(String, Vec<f32>)],
+    lr: f64,
+) -> (Vec<f32>, Vec<f32>, usize) {
+    let flat =
+        |u: Vec<(String, Vec<f32>)>| -> Vec<f32> { u.into_iter().flat_map(|(_, v)| v).collect() };
+    let cpu = flat(updates(before, after_cpu));
+    let gpu = flat(updates(before, after_gpu));
+    let moved = cpu
+        .iter()
+        .zip(&gpu)
+        .filter(|(a, b)| (*a - *b).abs() > lr as f32)
+        .count();
+    (cpu, gpu, moved)
+}
+
 /// Prints how far two backends' updates are apart, without asserting.
 fn report_updates(
     what: &str,
@@ -254,15 +267,7 @@ fn report_updates(
     after_gpu: &[(String, Vec<f32>)],
     lr: f64,
 ) {
-    let (up_cpu, up_gpu) = (updates(before, after_cpu), updates(before, after_gpu));
-    let flat =
-        |u: &[(String, Vec<f32>)]| -> Vec<f32> { u.iter().flat_map(|(_, v)| v.clone()).collect() };
-    let (cpu, gpu) = (flat(&up_cpu), flat(&up_gpu));
-    let moved = cpu
-        .iter()
-        .zip(&gpu)
-        .filter(|(a, b)| (*a - *b).abs() > lr as f32)
-        .count();
+    let (cpu, gpu, moved) = flat_updates(before, after_cpu, after_gpu, lr);
     println!(
         "{what} update (reported only): {moved} of {} entries differ by more than lr, relative L2 {:e}",
         cpu.len(),
