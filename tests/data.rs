@@ -6,7 +6,7 @@ mod common;
 use image::{GrayImage, ImageBuffer, Luma, Rgb, RgbImage, Rgba, RgbaImage};
 use photo2anime::data::preprocess::{edge_mask, edge_smooth};
 use photo2anime::data::scan::ScanError;
-use photo2anime::data::{Dataset, scan_folder};
+use photo2anime::data::{DataError, Dataset, scan_folder};
 
 #[test]
 fn edge_smoothing_blurs_only_near_edges() {
@@ -110,6 +110,61 @@ fn bad_files_are_skipped_with_reasons_and_odd_formats_are_converted() {
     // The transparent image was composited on white, not left black.
     let cached = image::open(&dataset.photos[3].cached).unwrap().to_rgb8();
     assert_eq!(cached.get_pixel(0, 0).0, [255, 255, 255]);
+}
+
+/// A preparation worker that panics must fail the whole preparation with a typed
+/// error: joining it and dropping its share would silently train on fewer files.
+/// The panic is provoked through the progress callback, which runs on the workers.
+#[test]
+fn a_crashed_preparation_worker_is_reported_not_dropped() {
+    let (photos, style, cache) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    for i in 0..3 {
+        common::synthetic_photo(40, 40, i)
+            .save(photos.path().join(format!("p{i}.png")))
+            .unwrap();
+        common::synthetic_cartoon(40, 40, i)
+            .save(style.path().join(format!("s{i}.png")))
+            .unwrap();
+    }
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let crash_on_second = |_: usize, _: usize| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 1 {
+            panic!("provoked preparation crash");
+        }
+    };
+    let result = Dataset::prepare(
+        photos.path(),
+        style.path(),
+        32,
+        1,
+        1,
+        cache.path(),
+        &crash_on_second,
+    );
+    assert!(
+        matches!(result, Err(DataError::PreparationCrashed)),
+        "{:?}",
+        result.map(|(d, _)| d.photos.len() + d.style.len())
+    );
+    // The same folders prepare fine without the crash (the failure was the crash).
+    let (dataset, skipped) = Dataset::prepare(
+        photos.path(),
+        style.path(),
+        32,
+        1,
+        1,
+        cache.path(),
+        &|_, _| {},
+    )
+    .unwrap();
+    assert_eq!(
+        (dataset.photos.len(), dataset.style.len(), skipped.len()),
+        (3, 3, 0)
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use loader::{Batch, Dataset, Loader};
+pub use loader::{Batch, DataError, Dataset, Loader};
 pub use scan::{ScanReport, scan_folder};
 
 /// A file left out of a dataset, and why.
