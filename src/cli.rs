@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crossbeam_channel::unbounded;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::convert::finish::{StyleChoice, styled};
 use crate::convert::{ConvertOptions, convert_batch, plan_jobs};
 use crate::device::{DeviceChoice, SelectedDevice, select};
 use crate::model::UpsampleMode;
@@ -42,11 +43,14 @@ pub enum Command {
     Train(TrainArgs),
     /// Convert photos or folders with a trained or imported model.
     Convert(ConvertArgs),
-    /// Print a model's architecture summary and parameter counts.
+    /// Print a model's architecture summary and parameter counts, or the recipe
+    /// (model, strength, colour options, version) a converted PNG carries.
     Info {
-        /// Run/model folder, .bpk, .pt or .safetensors.
+        /// Run/model folder, .bpk, .pt, .safetensors — or a PNG made by `convert`.
         model: PathBuf,
     },
+    /// Download and install VGG19 weights or a published generator (see --list).
+    Download(crate::download::cli::DownloadArgs),
     /// Measure inference and training speed and peak memory.
     Bench(crate::bench::BenchArgs),
     /// Convert a PyTorch-port generator .pt into a photo2anime model folder.
@@ -133,6 +137,14 @@ pub struct TrainArgs {
     /// torchvision vgg19-dcbb9e9d.pth (default: look in the torch hub cache).
     #[arg(long)]
     pub vgg: Option<PathBuf>,
+    /// Fine-tune: start the generator from this model (run/model folder, .pt,
+    /// .safetensors or .bpk) instead of random weights; its upsampling rule is kept and
+    /// the content-only init phase is skipped (see --warm-up).
+    #[arg(long, value_name = "MODEL")]
+    pub init_from: Option<PathBuf>,
+    /// With --init-from: run the content-only init phase anyway.
+    #[arg(long, requires = "init_from")]
+    pub warm_up: bool,
     /// Resume the newest checkpoint of this run folder.
     #[arg(long, conflicts_with_all = ["photos", "style", "preset", "config", "run", "size", "batch"])]
     pub resume: Option<PathBuf>,
@@ -162,6 +174,14 @@ pub struct ConvertArgs {
     /// Match the output's mean luminance to the photo's.
     #[arg(long)]
     pub match_luminance: bool,
+    /// Style strength in percent: 100 is the model's full style, 0 the photo. A
+    /// fine-tuned run interpolates its weights with its parent model's; any other
+    /// model blends its output with the photo.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub strength: u32,
+    /// Keep the photo's colours (the result's brightness with the photo's hues).
+    #[arg(long)]
+    pub keep_colors: bool,
     /// Output format for folders (default: keep jpg/png/webp, else png).
     #[arg(long, value_parser = ["png", "jpg", "webp"])]
     pub format: Option<String>,
@@ -197,6 +217,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Convert(args) => convert(args),
         Command::Info { model } => info(&model),
         Command::Bench(args) => crate::bench::run(args),
+        Command::Download(args) => crate::download::cli::run(args),
         Command::Import {
             file,
             out,
@@ -323,6 +344,10 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
     }
     if let Some(v) = &args.vgg {
         config.vgg_path = Some(v.clone());
+    }
+    if let Some(model) = &args.init_from {
+        config.init_from = Some(model.clone());
+        config.warm_up_fine_tune = args.warm_up;
     }
     if let Some(seed) = args.seed {
         config.seed = seed;
@@ -497,12 +522,32 @@ fn convert(args: ConvertArgs) -> Result<()> {
     let device = announce(select(args.device));
     let loaded = load_generator(&args.model, &device.device, args.upsample.map(Into::into))?;
     eprintln!("model: {}", loaded.description);
+    let choice = StyleChoice {
+        strength_percent: args.strength,
+        keep_colors: args.keep_colors,
+        match_luminance: args.match_luminance,
+    };
+    let styled = styled(loaded, &args.model, choice, &device.device)?;
+    if args.strength < 100 {
+        eprintln!(
+            "strength {}% ({})",
+            args.strength,
+            if styled.recipe.strength_by == "weights" {
+                "weights interpolated with the parent model"
+            } else {
+                "blended with the photo"
+            }
+        );
+    }
     let defaults = ConvertOptions::for_backend(device.is_gpu_backend);
     let opts = ConvertOptions {
         tile: args.tile.unwrap_or(defaults.tile),
         overlap: args.overlap,
         match_luminance: args.match_luminance,
+        keep_colors: args.keep_colors,
+        photo_blend: styled.photo_blend,
     };
+    let recipe = Some(&styled.recipe);
     let single_file = args.inputs.len() == 1 && args.inputs[0].is_file();
     for input in &args.inputs {
         if !input.exists() {
@@ -526,7 +571,14 @@ fn convert(args: ConvertArgs) -> Result<()> {
         } else {
             out
         };
-        crate::convert::convert_file(&loaded.generator, input, &out, &opts, &device.device)?;
+        crate::convert::convert_file(
+            &styled.generator,
+            input,
+            &out,
+            &opts,
+            &device.device,
+            recipe,
+        )?;
         println!("{}", out.display());
         return Ok(());
     }
@@ -538,11 +590,12 @@ fn convert(args: ConvertArgs) -> Result<()> {
     let bar = ProgressBar::new(jobs.len() as u64);
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let report = convert_batch(
-        &loaded.generator,
+        &styled.generator,
         &jobs,
         &opts,
         &device.device,
         &cancel,
+        recipe,
         &mut |done, _, path| {
             bar.set_position(done as u64);
             bar.set_message(path.display().to_string());
@@ -566,6 +619,22 @@ fn convert(args: ConvertArgs) -> Result<()> {
 }
 
 fn info(model: &std::path::Path) -> Result<()> {
+    let is_png = model
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if is_png && model.is_file() {
+        let recipe = crate::convert::recipe::read_recipe(model)?;
+        println!("model: {}", recipe.model);
+        println!("model weights (blake3): {}", recipe.model_blake3);
+        println!(
+            "strength: {}% ({})",
+            recipe.strength_percent, recipe.strength_by
+        );
+        println!("keep colours: {}", recipe.keep_colors);
+        println!("match brightness: {}", recipe.match_luminance);
+        println!("photo2anime: {}", recipe.version);
+        return Ok(());
+    }
     let device = select(DeviceChoice::Cpu);
     let loaded = load_generator(model, &device.device, None)?;
     let g = &loaded.generator;

@@ -3,6 +3,8 @@
 //! whole-image statistics ([`tiles`]), elsewhere blended — optional luminance
 //! matching, and recursive folder conversion.
 
+pub mod finish;
+pub mod recipe;
 pub mod tiles;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +29,12 @@ pub struct ConvertOptions {
     pub overlap: usize,
     /// Scale the output so its mean luminance equals the input's (the TF original's option).
     pub match_luminance: bool,
+    /// Keep the photo's colours: the output's luminance with the photo's chroma.
+    pub keep_colors: bool,
+    /// Share of the network's output in the result, blended with the photo (1 = the
+    /// output only). Style strength for models without a parent; a fine-tune's
+    /// strength interpolates its weights instead and leaves this at 1.
+    pub photo_blend: f32,
 }
 
 /// Norm layers (of 24) that CPU tiling gives whole-image statistics ([`tiles`]):
@@ -44,6 +52,8 @@ impl Default for ConvertOptions {
             tile: 1024,
             overlap: 64,
             match_luminance: false,
+            keep_colors: false,
+            photo_blend: 1.0,
         }
     }
 }
@@ -275,12 +285,20 @@ pub fn convert_image(
     Ok(finish(out, img, opts))
 }
 
+/// The finishing touches, in order: brightness, colours, then strength (so 0%
+/// strength gives the photo back exactly).
 fn finish(out: RgbImage, img: &RgbImage, opts: &ConvertOptions) -> RgbImage {
+    let mut out = out;
     if opts.match_luminance {
-        match_luminance(&out, img)
-    } else {
-        out
+        out = match_luminance(&out, img);
     }
+    if opts.keep_colors {
+        out = finish::keep_photo_colors(&out, img);
+    }
+    if opts.photo_blend < 1.0 {
+        out = finish::blend_with_photo(&out, img, opts.photo_blend);
+    }
+    out
 }
 
 fn mean_luminance(img: &RgbImage) -> f64 {
@@ -325,14 +343,33 @@ pub fn output_format(path: &Path) -> Result<ImageFormat, ConvertError> {
 
 /// Encodes and writes `img` atomically in the format of `path`'s extension.
 pub fn save_image(img: &RgbImage, path: &Path) -> Result<(), ConvertError> {
+    save_image_with_recipe(img, path, None)
+}
+
+/// [`save_image`], with `recipe` in the file when it is a PNG (JPEG and WebP carry
+/// none: their metadata chunks are not written by the `image` crate).
+pub fn save_image_with_recipe(
+    img: &RgbImage,
+    path: &Path,
+    recipe: Option<&recipe::Recipe>,
+) -> Result<(), ConvertError> {
     let format = output_format(path)?;
-    let mut bytes = Vec::new();
-    DynamicImage::ImageRgb8(img.clone())
-        .write_to(&mut std::io::Cursor::new(&mut bytes), format)
-        .map_err(|e| ConvertError::Write {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    let write_err = |reason: String| ConvertError::Write {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = match (format, recipe) {
+        (ImageFormat::Png, Some(recipe)) => {
+            recipe::png_with_recipe(img, recipe).map_err(|e| write_err(e.to_string()))?
+        }
+        _ => {
+            let mut bytes = Vec::new();
+            DynamicImage::ImageRgb8(img.clone())
+                .write_to(&mut std::io::Cursor::new(&mut bytes), format)
+                .map_err(|e| write_err(e.to_string()))?;
+            bytes
+        }
+    };
     crate::fsx::write_atomic(path, &bytes).map_err(|e| ConvertError::Write {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -346,6 +383,7 @@ pub fn convert_file(
     output: &Path,
     opts: &ConvertOptions,
     device: &Device,
+    recipe: Option<&recipe::Recipe>,
 ) -> Result<(), ConvertError> {
     output_format(output)?;
     let decoded = decode_rgb(input).map_err(|reason| ConvertError::Decode {
@@ -353,7 +391,7 @@ pub fn convert_file(
         reason,
     })?;
     let out = convert_image(g, &decoded.rgb, opts, device)?;
-    save_image(&out, output)
+    save_image_with_recipe(&out, output, recipe)
 }
 
 /// One planned conversion.
@@ -442,6 +480,7 @@ pub fn convert_batch(
     opts: &ConvertOptions,
     device: &Device,
     cancel: &AtomicBool,
+    recipe: Option<&recipe::Recipe>,
     progress: &mut dyn FnMut(usize, usize, &Path),
 ) -> BatchReport {
     let mut report = BatchReport::default();
@@ -456,7 +495,7 @@ pub fn convert_batch(
             continue;
         }
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            convert_file(g, &job.input, &job.output, opts, device)
+            convert_file(g, &job.input, &job.output, opts, device, recipe)
         }));
         match outcome {
             Ok(Ok(())) => report.converted.push(job.output.clone()),

@@ -31,8 +31,6 @@ impl std::fmt::Display for DeviceChoice {
 pub struct SelectedDevice {
     /// The Burn device (no autodiff; call `.autodiff()` for training).
     pub device: Device,
-    /// What was asked for.
-    pub requested: DeviceChoice,
     /// True when the device is wgpu, false for Flex (CPU).
     pub is_gpu_backend: bool,
     /// e.g. `wgpu: NVIDIA GeForce RTX 3060` or `cpu: Flex (2 threads)`.
@@ -79,7 +77,6 @@ pub fn wgpu_adapters() -> Vec<Adapter> {
 pub fn cpu_device() -> SelectedDevice {
     SelectedDevice {
         device: Device::flex(),
-        requested: DeviceChoice::Cpu,
         is_gpu_backend: false,
         description: format!("cpu: Flex ({} threads)", cpu_threads()),
         fallback_reason: None,
@@ -89,7 +86,6 @@ pub fn cpu_device() -> SelectedDevice {
 fn wgpu_device(adapter: &Adapter) -> SelectedDevice {
     SelectedDevice {
         device: Device::wgpu(DeviceKind::DefaultDevice),
-        requested: DeviceChoice::Wgpu,
         is_gpu_backend: true,
         description: if adapter.is_hardware {
             format!("wgpu: {}", adapter.name)
@@ -121,7 +117,6 @@ pub fn select(choice: DeviceChoice) -> SelectedDevice {
             };
             SelectedDevice {
                 fallback_reason: Some(reason),
-                requested: choice,
                 ..cpu_device()
             }
         }
@@ -231,7 +226,6 @@ fn wgpu_device_named(name: &str) -> Option<SelectedDevice> {
     .flatten()?;
     Some(SelectedDevice {
         device: found,
-        requested: DeviceChoice::Wgpu,
         is_gpu_backend: true,
         description: format!("wgpu: {name}"),
         fallback_reason: None,

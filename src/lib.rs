@@ -18,6 +18,7 @@ pub mod cli;
 pub mod convert;
 pub mod data;
 pub mod device;
+pub mod download;
 pub mod fsx;
 pub mod interop;
 pub mod model;

@@ -125,6 +125,16 @@ pub fn load_generator(
     }
 }
 
+/// The model a fine-tuned run started from, when `path` is a run folder whose
+/// `config.json` records one (and that model still exists).
+pub fn fine_tune_parent(path: &Path) -> Option<PathBuf> {
+    if !path.is_dir() {
+        return None;
+    }
+    let config: crate::train::TrainConfig = read_json(&path.join(files::CONFIG)).ok()?;
+    config.parent.map(|p| p.path).filter(|p| p.exists())
+}
+
 /// Builds a generator from a file in the PyTorch port's key layout, checking every
 /// key and shape (missing, unexpected and mis-shaped keys are named).
 pub fn load_port_layout(

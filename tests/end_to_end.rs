@@ -105,6 +105,7 @@ fn train_checkpoint_resume_convert() {
         &out,
         &ConvertOptions::default(),
         &Device::flex(),
+        None,
     )
     .unwrap();
     let converted = image::open(&out).unwrap().to_rgb8();

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use super::state::Tab;
-use super::toasts::Level;
 use super::worker::{FolderRole, WorkerRequest};
 use crate::train::TrainCommand;
 
@@ -54,6 +53,4 @@ pub enum UiCommand {
     },
     /// Stop the running folder conversion after the current file.
     CancelBatch,
-    /// Show a notification.
-    Notify(Level, String),
 }

@@ -96,7 +96,6 @@ impl BoundedSeries {
 #[derive(Debug, Clone, Default)]
 pub struct LossHistory {
     series: [BoundedSeries; 11],
-    last_step: usize,
 }
 
 impl LossHistory {
@@ -107,7 +106,6 @@ impl LossHistory {
                 series.push(step as f64, v as f64);
             }
         }
-        self.last_step = self.last_step.max(step);
     }
 
     /// The series of term `index` ([`LossValues::NAMES`] order).
@@ -118,11 +116,6 @@ impl LossHistory {
     /// Total points over every term.
     pub fn total_points(&self) -> usize {
         self.series.iter().map(BoundedSeries::len).sum()
-    }
-
-    /// The newest step recorded.
-    pub fn last_step(&self) -> usize {
-        self.last_step
     }
 }
 

@@ -206,18 +206,43 @@ impl Default for PlotSettings {
 }
 
 /// Convert panel options.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ConvertSettings {
     /// Model files imported earlier (.pt, .safetensors, .bpk, model folders).
     pub imported: Vec<PathBuf>,
     /// Scale outputs to the input's mean brightness.
     pub match_luminance: bool,
+    /// Keep the photo's colours (the output's luminance, the photo's chroma).
+    pub keep_colors: bool,
+    /// Style strength, 0-100 %.
+    pub strength_percent: u32,
     /// Folder last used in an open or save dialog.
     pub last_dir: Option<PathBuf>,
 }
 
+impl Default for ConvertSettings {
+    fn default() -> Self {
+        Self {
+            imported: Vec::new(),
+            match_luminance: false,
+            keep_colors: false,
+            strength_percent: 100,
+            last_dir: None,
+        }
+    }
+}
+
 impl ConvertSettings {
+    /// The style choices requests carry.
+    pub fn style(&self) -> crate::convert::finish::StyleChoice {
+        crate::convert::finish::StyleChoice {
+            strength_percent: self.strength_percent.min(100),
+            keep_colors: self.keep_colors,
+            match_luminance: self.match_luminance,
+        }
+    }
+
     /// Remembers an imported model (most recent first, no duplicates).
     pub fn remember_import(&mut self, path: &Path) {
         self.imported.retain(|p| p != path);

@@ -24,13 +24,11 @@ pub fn has_image_extension(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// A decoded image plus a note on any conversion that was applied.
+/// A decoded image: 8-bit RGB, upright, alpha composited on white.
 #[derive(Debug, Clone)]
 pub struct DecodedImage {
     /// The pixels, upright.
     pub rgb: RgbImage,
-    /// e.g. `16-bit converted to 8-bit`, `alpha composited on white`.
-    pub notes: Vec<String>,
 }
 
 fn limits() -> Limits {
@@ -111,16 +109,9 @@ pub fn decode_rgb(path: &Path) -> Result<DecodedImage, String> {
 
 /// Converts any colour type to RGB8, compositing alpha on white.
 pub fn to_rgb8(img: DynamicImage) -> DecodedImage {
-    let mut notes = Vec::new();
-    let color = img.color();
-    if color.bytes_per_pixel() / color.channel_count() > 1 {
-        notes.push("16/32-bit converted to 8-bit".to_string());
-    }
-    if !color.has_color() {
-        notes.push("grayscale converted to RGB".to_string());
-    }
-    let rgb = if color.has_alpha() {
-        notes.push("alpha composited on white".to_string());
+    // 16/32-bit and grayscale images are converted by `to_rgb8`; alpha needs a
+    // background, and white is what a viewer shows behind a transparent image.
+    let rgb = if img.color().has_alpha() {
         let rgba = img.to_rgba8();
         RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
             let p = rgba.get_pixel(x, y).0;
@@ -131,5 +122,5 @@ pub fn to_rgb8(img: DynamicImage) -> DecodedImage {
     } else {
         img.to_rgb8()
     };
-    DecodedImage { rgb, notes }
+    DecodedImage { rgb }
 }

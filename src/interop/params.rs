@@ -47,6 +47,32 @@ pub fn replace_params<M: Module>(module: M, values: HashMap<String, TensorData>)
     module.map(&mut mapper)
 }
 
+/// Copies every parameter (running states included) of `from` into `into`, through
+/// host memory: `into` may live on another device or be trainable where `from` is not.
+pub fn copy_params<M: Module>(from: &M, into: M) -> M {
+    let values = collect_params(from)
+        .into_iter()
+        .map(|p| (p.path, TensorData::new(p.values, p.shape)))
+        .collect();
+    replace_params(into, values)
+}
+
+/// BLAKE3 over every parameter's path, shape and little-endian values, in visit
+/// order: equal for equal weights whatever file they were read from.
+pub fn weights_blake3<M: Module>(module: &M) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for p in collect_params(module) {
+        hasher.update(p.path.as_bytes());
+        for d in &p.shape {
+            hasher.update(&(*d as u64).to_le_bytes());
+        }
+        for v in &p.values {
+            hasher.update(&v.to_le_bytes());
+        }
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
 struct Collector {
     stack: Vec<String>,
     out: Vec<NamedParam>,

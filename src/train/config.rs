@@ -255,6 +255,27 @@ pub struct TrainConfig {
     pub cache_dir: Option<PathBuf>,
     /// Batches prepared ahead of the trainer by the loader thread.
     pub prefetch: usize,
+    /// Fine-tune: G starts from this model (run/model folder, `.pt`, `.safetensors`,
+    /// `.bpk`) and takes its upsampling rule; D starts fresh. `None`: from scratch.
+    pub init_from: Option<PathBuf>,
+    /// Run the content-only init phase even when fine-tuning. Off by default: it
+    /// exists to give a *random* G a sensible start, and would only pull a trained
+    /// one back toward the photo.
+    pub warm_up_fine_tune: bool,
+    /// The model a fine-tune started from, recorded by the trainer in `config.json`.
+    pub parent: Option<ParentModel>,
+}
+
+/// The model a fine-tune started from, as recorded in its run's `config.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentModel {
+    /// What was pointed at.
+    pub path: PathBuf,
+    /// BLAKE3 of the generator's parameters as loaded (paths, shapes and values), so
+    /// the same weights hash alike whatever file format carried them.
+    pub weights_blake3: String,
+    /// e.g. `checkpoints/paprika (step 0)`.
+    pub description: String,
 }
 
 /// The published recipe's values, named once: [`TrainConfig::default`] and the
@@ -298,6 +319,9 @@ impl Default for TrainConfig {
             upsample: UpsampleMode::AlignCorners,
             cache_dir: None,
             prefetch: 4,
+            init_from: None,
+            warm_up_fine_tune: false,
+            parent: None,
         }
     }
 }
@@ -336,9 +360,21 @@ setters! {
     with_upsample: upsample: UpsampleMode,
     with_cache_dir: cache_dir: Option<PathBuf>,
     with_prefetch: prefetch: usize,
+    with_init_from: init_from: Option<PathBuf>,
+    with_warm_up_fine_tune: warm_up_fine_tune: bool,
 }
 
 impl TrainConfig {
+    /// Content-only steps at the start of the run: none for a fine-tune (unless
+    /// [`TrainConfig::warm_up_fine_tune`]), `init_epochs` epochs otherwise.
+    pub fn init_steps(&self, steps_per_epoch: usize) -> usize {
+        if self.init_from.is_some() && !self.warm_up_fine_tune {
+            0
+        } else {
+            self.init_epochs * steps_per_epoch
+        }
+    }
+
     /// The published recipe on these folders.
     pub fn new(photos_dir: PathBuf, style_dir: PathBuf) -> Self {
         Self {

@@ -200,6 +200,8 @@ pub enum TrainEvent {
         total_steps: usize,
         /// Steps per epoch.
         steps_per_epoch: usize,
+        /// Content-only steps at the start (0 for a fine-tune by default).
+        init_steps: usize,
     },
     /// One optimisation step finished.
     Step(StepStats),

@@ -9,7 +9,7 @@ pub mod run_dir;
 pub mod step;
 pub mod trainer;
 
-pub use config::{ConfigError, Duration, LiveParams, Preset, TrainConfig};
+pub use config::{ConfigError, Duration, LiveParams, ParentModel, Preset, TrainConfig};
 pub use events::{FinishReason, LossValues, Phase, RgbImage8, StepStats, TrainCommand, TrainEvent};
 pub use run_dir::RunDirError;
 pub use trainer::{TrainError, Trainer};

@@ -67,6 +67,45 @@ pub enum TrainError {
     /// The loader thread ended early.
     #[error("the data loader stopped unexpectedly")]
     LoaderStopped,
+    /// The model a fine-tune should start from could not be loaded.
+    #[error("cannot fine-tune from {path}: {source}")]
+    Parent {
+        /// The model pointed at.
+        path: PathBuf,
+        /// Why it failed.
+        source: crate::model_io::ModelError,
+    },
+}
+
+/// Loads a fine-tune's starting generator onto the autodiff device `ad`, with the
+/// record of where it came from. Loaded on the plain device first (every format's
+/// loader works there), then copied value by value into a trainable generator.
+fn load_parent(
+    path: &Path,
+    plain: &burn::tensor::Device,
+    ad: &burn::tensor::Device,
+) -> Result<(Generator, super::config::ParentModel), TrainError> {
+    let loaded = crate::model_io::load_generator(path, plain, None).map_err(|source| {
+        TrainError::Parent {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    let weights_blake3 = crate::interop::params::weights_blake3(&loaded.generator);
+    let trainable = crate::interop::params::copy_params(
+        &loaded.generator,
+        GeneratorConfig::new()
+            .with_upsample(loaded.upsample)
+            .init(ad),
+    );
+    Ok((
+        trainable,
+        super::config::ParentModel {
+            path: path.to_path_buf(),
+            weights_blake3,
+            description: loaded.description,
+        },
+    ))
 }
 
 /// The end of the NaN message: what is left to resume from, truthfully.
@@ -162,9 +201,18 @@ impl Trainer {
         let dataset = DatasetRecord::scan(&config.photos_dir, &config.style_dir)?;
         device.device.seed(config.seed);
         let ad = device.device.clone().autodiff();
-        let generator = GeneratorConfig::new()
-            .with_upsample(config.upsample)
-            .init(&ad);
+        let mut config = config;
+        let generator = match config.init_from.clone() {
+            Some(path) => {
+                let (generator, parent) = load_parent(&path, &device.device, &ad)?;
+                config.upsample = generator.upsample;
+                config.parent = Some(parent);
+                generator
+            }
+            None => GeneratorConfig::new()
+                .with_upsample(config.upsample)
+                .init(&ad),
+        };
         let discriminator = DiscriminatorConfig::new().init(&ad);
         Self::build(
             config,
@@ -435,16 +483,6 @@ impl Trainer {
         self.step
     }
 
-    /// Total steps of the run.
-    pub fn total_steps(&self) -> usize {
-        self.total_steps
-    }
-
-    /// The run directory.
-    pub fn run_dir(&self) -> &Path {
-        &self.run_dir
-    }
-
     /// The live parameters in force.
     pub fn live(&self) -> LiveParams {
         self.live
@@ -467,8 +505,7 @@ impl Trainer {
 
     /// Phase of the step about to run.
     pub fn phase(&self) -> Phase {
-        let init_steps = self.config.init_epochs * self.steps_per_epoch;
-        if self.step < init_steps {
+        if self.step < self.config.init_steps(self.steps_per_epoch) {
             Phase::Init
         } else {
             Phase::Adversarial
@@ -501,6 +538,7 @@ impl Trainer {
             start_step: self.step,
             total_steps: self.total_steps,
             steps_per_epoch: self.steps_per_epoch,
+            init_steps: self.config.init_steps(self.steps_per_epoch),
         });
         self.emit_samples();
         Ok(())

@@ -24,7 +24,7 @@ use crate::app::worker::{
     BatchSummary, ConvertRequest, Converted, DialogKind, DialogPurpose, ImageRequest, JobRequest,
     ModelSpec, Slot, TiledPixels, WorkerRequest,
 };
-use crate::convert::ConvertOptions;
+use crate::convert::recipe::Recipe;
 use crate::data::image_io::IMAGE_EXTENSIONS;
 use crate::train::TrainCommand;
 use crate::train::run_dir::{RunInfo, files};
@@ -60,6 +60,7 @@ enum SlotResult {
         image: Arc<RgbImage>,
         texture: TiledTexture,
         ms: f64,
+        recipe: Recipe,
     },
     Failed {
         model: ModelSpec,
@@ -161,8 +162,8 @@ impl ConvertPanel {
         }
     }
 
-    /// The output of photo `id` for `slot`.
-    pub fn result_of(&self, id: u64, slot: Slot) -> Option<Arc<RgbImage>> {
+    /// The output of photo `id` for `slot`, with its recipe.
+    pub fn result_of(&self, id: u64, slot: Slot) -> Option<(Arc<RgbImage>, Recipe)> {
         match self
             .photos
             .iter()
@@ -170,7 +171,7 @@ impl ConvertPanel {
             .results
             .get(&slot)?
         {
-            SlotResult::Done { image, .. } => Some(image.clone()),
+            SlotResult::Done { image, recipe, .. } => Some((image.clone(), recipe.clone())),
             _ => None,
         }
     }
@@ -276,6 +277,7 @@ impl ConvertPanel {
                         image: converted.image,
                         texture,
                         ms: converted.millis,
+                        recipe: converted.recipe,
                     },
                 );
                 None
@@ -467,10 +469,7 @@ impl ConvertPanel {
                 slot,
                 model: spec,
                 image: rgb.clone(),
-                options: ConvertOptions {
-                    match_luminance: settings.convert.match_luminance,
-                    ..ConvertOptions::default()
-                },
+                style: settings.convert.style(),
                 device: settings.device.clone(),
             }));
         }
@@ -601,11 +600,27 @@ impl ConvertPanel {
                 });
             self.model_b = b;
         }
-        if ui
+        let strength = ui
+            .add(
+                egui::Slider::new(&mut settings.convert.strength_percent, 0..=100)
+                    .suffix(" %")
+                    .text("Style strength"),
+            )
+            .on_hover_text(
+                "100 % is the model's full style, 0 % the photo. A fine-tuned run mixes its \
+                 weights with the model it started from; other models blend with the photo.",
+            );
+        // Reconvert when a drag ends (or on a click or keyboard change), not per frame.
+        let mut changed = strength.drag_stopped() || (strength.changed() && !strength.dragged());
+        changed |= ui
+            .checkbox(&mut settings.convert.keep_colors, "Keep photo colours")
+            .on_hover_text("The result's light and shade with the photo's own colours")
+            .changed();
+        changed |= ui
             .checkbox(&mut settings.convert.match_luminance, "Match brightness")
             .on_hover_text("Scale the output to the photo's mean brightness")
-            .changed()
-        {
+            .changed();
+        if changed {
             for p in &mut self.photos {
                 p.results.clear();
             }

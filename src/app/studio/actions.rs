@@ -9,7 +9,6 @@ use crate::app::run_state::{RunState, RunStatus};
 use crate::app::state::Tab;
 use crate::app::toasts::Level;
 use crate::app::worker::{JobRequest, TrainingRequest, WorkerRequest};
-use crate::convert::ConvertOptions;
 use crate::train::TrainCommand;
 use crate::train::run_dir::new_run_dir;
 
@@ -90,7 +89,6 @@ impl StudioApp {
             }
             UiCommand::ConvertFolder { input, output } => self.convert_folder(input, output),
             UiCommand::CancelBatch => self.worker.cancel_batch(),
-            UiCommand::Notify(level, text) => self.toasts.push(level, text),
         }
         ctx.request_repaint();
     }
@@ -113,10 +111,7 @@ impl StudioApp {
                 model,
                 input,
                 output,
-                options: ConvertOptions {
-                    match_luminance: self.settings.convert.match_luminance,
-                    ..ConvertOptions::default()
-                },
+                style: self.settings.convert.style(),
                 device: self.settings.device.clone(),
             }));
     }

@@ -287,6 +287,7 @@ impl StudioApp {
                 start_step,
                 total_steps,
                 steps_per_epoch,
+                init_steps,
             } => {
                 if run.status != RunStatus::Stopping && run.status != RunStatus::Paused {
                     run.status = RunStatus::Running;
@@ -297,7 +298,7 @@ impl StudioApp {
                 run.start_step = start_step;
                 run.total_steps = total_steps;
                 run.steps_per_epoch = steps_per_epoch.max(1);
-                run.init_steps = self.settings.train.init_epochs * run.steps_per_epoch;
+                run.init_steps = init_steps;
                 self.plots.phase_change =
                     (run.init_steps > 0 && run.init_steps < total_steps).then_some(run.init_steps);
                 self.pending.push(UiCommand::RefreshRuns);
@@ -400,10 +401,13 @@ impl StudioApp {
             DialogPurpose::SaveResult { id, slot } => {
                 self.settings.convert.last_dir = parent;
                 match self.convert.result_of(id, slot) {
-                    Some(image) => self.worker.send(WorkerRequest::Job(JobRequest::SaveImage {
-                        image,
-                        path: first,
-                    })),
+                    Some((image, recipe)) => {
+                        self.worker.send(WorkerRequest::Job(JobRequest::SaveImage {
+                            image,
+                            path: first,
+                            recipe: Some(recipe),
+                        }))
+                    }
                     None => self.toasts.push(
                         Level::Warning,
                         "That result is no longer available; convert the photo again.",

@@ -13,10 +13,11 @@ use super::protocol::{
     ConvertRequest, Converted, ModelSpec, TiledPixels, WorkerError, WorkerEvent,
 };
 use super::{EventSink, spawn_named};
+use crate::convert::finish::{StyleChoice, styled};
 use crate::convert::{ConvertOptions, convert_image};
 use crate::device::{DeviceSetting, SelectedDevice};
 use crate::model::Generator;
-use crate::model_io::load_generator;
+use crate::model_io::{LoadedModel, load_generator};
 
 /// Loaded generators kept by the conversion thread.
 const MODEL_CACHE_SIZE: usize = 4;
@@ -43,11 +44,18 @@ pub(crate) fn answer_lost(request: ConvertRequest, sink: &EventSink) {
     });
 }
 
-/// The UI chooses only what artists see (luminance matching); tiling follows the
-/// device the worker actually got: GPU tiles must fit its storage-buffer limit.
-pub(crate) fn options_for_backend(options: &ConvertOptions, is_gpu: bool) -> ConvertOptions {
+/// The UI chooses only what artists see (strength, colours, brightness); tiling
+/// follows the device the worker actually got: GPU tiles must fit its
+/// storage-buffer limit.
+pub(crate) fn options_for_backend(
+    style: &StyleChoice,
+    photo_blend: f32,
+    is_gpu: bool,
+) -> ConvertOptions {
     ConvertOptions {
-        match_luminance: options.match_luminance,
+        match_luminance: style.match_luminance,
+        keep_colors: style.keep_colors,
+        photo_blend,
         ..ConvertOptions::for_backend(is_gpu)
     }
 }
@@ -144,15 +152,29 @@ fn convert_one(
 ) -> Result<Converted, WorkerError> {
     let selected = cache.device(&request.device, sink);
     let generator = cache.generator(&request.model, &selected.device)?;
-    let options = options_for_backend(&request.options, selected.is_gpu_backend);
+    let loaded = LoadedModel {
+        upsample: generator.upsample,
+        generator,
+        description: request.model.label.clone(),
+    };
+    // Parent weights for a fine-tune's strength come from disk each time: a strength
+    // change is rare next to conversions at one strength, which the cache serves.
+    let styled = styled(loaded, &request.model.path, request.style, &selected.device)?;
+    let options = options_for_backend(&request.style, styled.photo_blend, selected.is_gpu_backend);
     let started = std::time::Instant::now();
-    let out = convert_image(&generator, &request.image, &options, &selected.device)?;
+    let out = convert_image(
+        &styled.generator,
+        &request.image,
+        &options,
+        &selected.device,
+    )?;
     let millis = started.elapsed().as_secs_f64() * 1e3;
     let pixels = TiledPixels::from_rgb(&out);
     Ok(Converted {
         image: Arc::new(out),
         pixels,
         millis,
+        recipe: styled.recipe,
     })
 }
 

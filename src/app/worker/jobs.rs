@@ -23,7 +23,8 @@ use super::protocol::{
     WorkerError, WorkerEvent,
 };
 use super::{EventSink, spawn_named};
-use crate::convert::{ConvertOptions, convert_batch, plan_jobs, save_image};
+use crate::convert::finish::{StyleChoice, styled};
+use crate::convert::{convert_batch, plan_jobs, save_image_with_recipe};
 use crate::data::scan_folder;
 use crate::device::{DeviceSetting, wgpu_adapters};
 use crate::model_io::load_generator;
@@ -165,7 +166,7 @@ impl Jobs {
                 model,
                 input,
                 output,
-                options,
+                style,
                 device,
             } => {
                 self.batch_cancel.store(false, Ordering::Relaxed);
@@ -175,19 +176,24 @@ impl Jobs {
                     Some(ExclusiveJob::Batch),
                     move |sink| {
                         WorkerEvent::BatchFinished(run_batch(
-                            &model, &input, &output, &options, &device, &cancel, sink,
+                            &model, &input, &output, &style, &device, &cancel, sink,
                         ))
                     },
                     |e| WorkerEvent::BatchFinished(Err(e)),
                 );
             }
-            JobRequest::SaveImage { image, path } => {
+            JobRequest::SaveImage {
+                image,
+                path,
+                recipe,
+            } => {
                 let answer = path.clone();
                 self.spawn(
                     "save",
                     None,
                     move |_| WorkerEvent::Saved {
-                        result: save_image(&image, &path).map_err(WorkerError::from),
+                        result: save_image_with_recipe(&image, &path, recipe.as_ref())
+                            .map_err(WorkerError::from),
                         path,
                     },
                     move |e| WorkerEvent::Saved {
@@ -297,13 +303,14 @@ fn run_batch(
     model: &ModelSpec,
     input: &Path,
     output: &Path,
-    options: &ConvertOptions,
+    style: &StyleChoice,
     device: &DeviceSetting,
     cancel: &AtomicBool,
     sink: &EventSink,
 ) -> Result<BatchSummary, WorkerError> {
     let selected = device.create();
     let loaded = load_generator(&model.path, &selected.device, model.upsample)?;
+    let styled = styled(loaded, &model.path, *style, &selected.device)?;
     let jobs = plan_jobs(&[input.to_path_buf()], output, None);
     if jobs.is_empty() {
         return Err(WorkerError::NothingToConvert(input.to_path_buf()));
@@ -315,13 +322,14 @@ fn run_batch(
             sink.send(WorkerEvent::BatchProgress { done, total });
         }
     };
-    let options = options_for_backend(options, selected.is_gpu_backend);
+    let options = options_for_backend(style, styled.photo_blend, selected.is_gpu_backend);
     let report = convert_batch(
-        &loaded.generator,
+        &styled.generator,
         &jobs,
         &options,
         &selected.device,
         cancel,
+        Some(&styled.recipe),
         &mut progress,
     );
     Ok(BatchSummary {

@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
-use crate::convert::{ConvertError, ConvertOptions};
+use crate::convert::ConvertError;
+use crate::convert::finish::StyleChoice;
+use crate::convert::recipe::Recipe;
 use crate::data::SkippedFile;
 use crate::data::scan::ScanError;
 use crate::device::{Adapter, DeviceSetting};
@@ -287,6 +289,8 @@ pub struct Converted {
     pub pixels: TiledPixels,
     /// Milliseconds the conversion took.
     pub millis: f64,
+    /// How it was made (saved into the PNG with it).
+    pub recipe: Recipe,
 }
 
 /// Short jobs that run one at a time; a second request is answered with
@@ -402,8 +406,8 @@ pub struct ConvertRequest {
     pub model: ModelSpec,
     /// The photo.
     pub image: Arc<RgbImage>,
-    /// Luminance matching (tiling follows the device the thread got).
-    pub options: ConvertOptions,
+    /// Strength and colour choices (tiling follows the device the thread got).
+    pub style: StyleChoice,
     /// Device to convert on.
     pub device: DeviceSetting,
 }
@@ -485,8 +489,8 @@ pub enum JobRequest {
         input: PathBuf,
         /// Output folder (the input tree is kept).
         output: PathBuf,
-        /// Luminance matching.
-        options: ConvertOptions,
+        /// Strength and colour choices.
+        style: StyleChoice,
         /// Device to convert on.
         device: DeviceSetting,
     },
@@ -496,6 +500,8 @@ pub enum JobRequest {
         image: Arc<RgbImage>,
         /// Destination; the extension picks the format.
         path: PathBuf,
+        /// Recipe written into a PNG.
+        recipe: Option<Recipe>,
     },
 }
 
