@@ -53,4 +53,8 @@ pub enum UiCommand {
     },
     /// Stop the running folder conversion after the current file.
     CancelBatch,
+    /// Download and install a table entry by name.
+    Download(String),
+    /// Stop the running download (resumable later).
+    CancelDownload,
 }

@@ -13,6 +13,7 @@
 use eframe::egui;
 
 pub mod command;
+pub mod downloads;
 pub mod history;
 pub mod panels;
 pub mod run_state;

@@ -6,6 +6,8 @@
 //! Conversions run on the worker; this panel only states which (photo, model) pairs
 //! it wants and shows what came back.
 
+use crate::app::downloads::Downloads;
+use crate::download::ItemKind;
 use eframe::egui;
 
 use std::collections::HashMap;
@@ -159,6 +161,13 @@ impl ConvertPanel {
         match photo.results.get(&slot)? {
             SlotResult::Done { image, model, .. } => Some((image.clone(), model.label.clone())),
             _ => None,
+        }
+    }
+
+    /// Forgets every result, so each photo is converted again with the current choices.
+    pub fn clear_results(&mut self) {
+        for p in &mut self.photos {
+            p.results.clear();
         }
     }
 
@@ -484,6 +493,7 @@ impl ConvertPanel {
         settings: &mut Settings,
         run: &RunState,
         runs: &[RunInfo],
+        downloads: &Downloads,
         out: &mut Vec<UiCommand>,
     ) {
         ui.heading("Convert");
@@ -554,7 +564,12 @@ impl ConvertPanel {
             self.sample = None;
         }
         if choices.is_empty() {
-            ui.weak("No model yet: train one, or import a .pt / .safetensors file.");
+            ui.weak("No model yet: train one, import a .pt / .safetensors file, or download a published one:");
+            downloads.offer_ui(ui, ItemKind::Generator, out);
+        } else {
+            egui::CollapsingHeader::new("Download a published model")
+                .id_salt("published-models")
+                .show(ui, |ui| downloads.offer_ui(ui, ItemKind::Generator, out));
         }
         if self.model_a == Some(ModelChoice::ActiveRun) && run.latest_checkpoint.is_none() {
             ui.horizontal_wrapped(|ui| {
@@ -621,9 +636,7 @@ impl ConvertPanel {
             .on_hover_text("Scale the output to the photo's mean brightness")
             .changed();
         if changed {
-            for p in &mut self.photos {
-                p.results.clear();
-            }
+            self.clear_results();
         }
         ui.separator();
         self.result_info_ui(ui, settings, out);

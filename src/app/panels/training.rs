@@ -3,6 +3,8 @@
 //! live, the rest locked while a run is active), the device and VGG status, and
 //! progress figures.
 
+use crate::app::downloads::Downloads;
+use crate::download::ItemKind;
 use eframe::egui;
 
 use egui::{Color32, RichText, Slider, Ui};
@@ -61,6 +63,7 @@ impl TrainingPanel {
         ui: &mut Ui,
         settings: &mut Settings,
         options: &AppOptions,
+        downloads: &Downloads,
         dataset_lines: [(String, bool); 2],
         out: &mut Vec<UiCommand>,
     ) {
@@ -81,7 +84,8 @@ impl TrainingPanel {
         self.progress_ui(ui);
         ui.separator();
         self.device_ui(ui, settings, options, active);
-        self.vgg_ui(ui, settings, active, out);
+        self.vgg_ui(ui, settings, active, downloads, out);
+        self.start_from_ui(ui, settings, active, out);
         ui.separator();
         let live_before = settings.train.live;
         self.settings_ui(ui, settings, active);
@@ -278,6 +282,7 @@ impl TrainingPanel {
         ui: &mut Ui,
         settings: &mut Settings,
         active: bool,
+        downloads: &Downloads,
         out: &mut Vec<UiCommand>,
     ) {
         ui.horizontal_wrapped(|ui| {
@@ -325,6 +330,73 @@ impl TrainingPanel {
             if settings.train.vgg_path.is_some() && ui.add_enabled(!active, egui::Button::new("Use the torch cache")).clicked() {
                 settings.train.vgg_path = None;
                 out.push(UiCommand::CheckVgg);
+            }
+        });
+        let missing = matches!(
+            self.vgg,
+            Some(VggStatus::Missing) | Some(VggStatus::Invalid(..))
+        );
+        if missing || downloads.is_active() {
+            downloads.offer_ui(ui, ItemKind::Vgg19, out);
+        }
+    }
+
+    /// "Start from": scratch, or fine-tune a model (a run, a downloaded or imported one).
+    fn start_from_ui(
+        &mut self,
+        ui: &mut Ui,
+        settings: &mut Settings,
+        active: bool,
+        out: &mut Vec<UiCommand>,
+    ) {
+        let current = settings.train.init_from.clone();
+        let label = |p: &Option<std::path::PathBuf>| match p {
+            None => "scratch (random generator)".to_string(),
+            Some(p) => p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().to_string(),
+            ),
+        };
+        ui.add_enabled_ui(!active, |ui| {
+            ui.horizontal(|ui| {
+                ui.label("Start from:");
+                egui::ComboBox::from_id_salt("start-from")
+                    .selected_text(label(&current))
+                    .width(220.0)
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut settings.train.init_from, None, label(&None));
+                        for run in self.runs.iter().filter(|r| !r.checkpoints.is_empty()) {
+                            let path = Some(run.dir.clone());
+                            let text = label(&path);
+                            ui.selectable_value(&mut settings.train.init_from, path, text);
+                        }
+                        if ui.button("A model file...").clicked() {
+                            out.push(UiCommand::Worker(WorkerRequest::Job(JobRequest::Dialog {
+                                purpose: DialogPurpose::StartFrom,
+                                kind: DialogKind::PickFile(
+                                    "Generator".into(),
+                                    vec![
+                                        "pt".into(),
+                                        "pth".into(),
+                                        "safetensors".into(),
+                                        "bpk".into(),
+                                    ],
+                                ),
+                                start_dir: None,
+                            })));
+                        }
+                    })
+                    .response
+                    .on_hover_text(
+                        "Fine-tune: the generator starts from this model's weights (and keeps its \
+                         upsampling rule); the discriminator starts fresh.",
+                    );
+            });
+            if settings.train.init_from.is_some() {
+                ui.checkbox(
+                    &mut settings.train.warm_up_fine_tune,
+                    "Content-only warm-up first (usually not needed)",
+                );
             }
         });
     }

@@ -89,6 +89,19 @@ impl StudioApp {
             }
             UiCommand::ConvertFolder { input, output } => self.convert_folder(input, output),
             UiCommand::CancelBatch => self.worker.cancel_batch(),
+            UiCommand::Download(name) => match self.downloads.entry(&name).cloned() {
+                Some(entry) => {
+                    self.downloads.started(&name);
+                    self.worker.send(WorkerRequest::Job(JobRequest::Download {
+                        entry,
+                        checkpoints_dir: self.options.checkpoints_dir.clone(),
+                    }));
+                }
+                None => self
+                    .toasts
+                    .push(Level::Error, format!("{name} is not in the download table")),
+            },
+            UiCommand::CancelDownload => self.worker.cancel_download(),
         }
         ctx.request_repaint();
     }

@@ -177,6 +177,10 @@ impl StudioApp {
                 self.convert.on_batch_progress(done, total);
             }
             WorkerEvent::BatchFinished(result) => self.on_batch_finished(result),
+            WorkerEvent::DownloadProgress { name, progress } => {
+                self.downloads.on_progress(&name, progress);
+            }
+            WorkerEvent::Downloaded { name, result } => self.on_downloaded(&name, result),
             WorkerEvent::Saved { path, result } => match result {
                 Ok(()) => self
                     .toasts
@@ -190,7 +194,40 @@ impl StudioApp {
                 ExclusiveJob::Batch => self
                     .toasts
                     .push(Level::Info, "A folder conversion is already running."),
+                ExclusiveJob::Download => self
+                    .toasts
+                    .push(Level::Info, "A download is already running."),
             },
+        }
+    }
+
+    fn on_downloaded(
+        &mut self,
+        name: &str,
+        result: Result<crate::download::Installed, WorkerError>,
+    ) {
+        match result {
+            Ok(installed) => {
+                self.downloads.on_finished(name, None);
+                let what = if installed.already_present {
+                    "was already installed"
+                } else {
+                    "installed"
+                };
+                self.toasts.push(
+                    Level::Info,
+                    format!("{name} {what}: {}", installed.path.display()),
+                );
+                // VGG19 lands in the torch cache: recheck it. A generator lands in
+                // checkpoints/: list it, so every model picker offers it.
+                self.pending.push(UiCommand::CheckVgg);
+                self.pending.push(UiCommand::RefreshRuns);
+            }
+            Err(e) => {
+                let text = e.to_string();
+                self.downloads.on_finished(name, Some(text.clone()));
+                self.toasts.push(Level::Error, format!("{name}: {text}"));
+            }
         }
     }
 
@@ -393,6 +430,9 @@ impl StudioApp {
             DialogPurpose::ImportModel => {
                 self.settings.convert.last_dir = parent;
                 self.pending.push(UiCommand::ImportModel(first));
+            }
+            DialogPurpose::StartFrom => {
+                self.settings.train.init_from = Some(first);
             }
             DialogPurpose::LocateVgg => {
                 self.settings.train.vgg_path = Some(first);

@@ -7,6 +7,7 @@ mod actions;
 mod drops;
 mod events;
 
+use crate::app::downloads::Downloads;
 use std::time::Duration as StdDuration;
 
 use eframe::egui;
@@ -63,6 +64,7 @@ pub struct StudioApp {
     plots: PlotsPanel,
     samples: SamplesPanel,
     convert: ConvertPanel,
+    downloads: Downloads,
     pending: Vec<UiCommand>,
     generations: Generations,
     closing: Closing,
@@ -90,6 +92,7 @@ impl StudioApp {
             plots: PlotsPanel::default(),
             samples: SamplesPanel::default(),
             convert: ConvertPanel::default(),
+            downloads: Downloads::default(),
             pending: Vec::new(),
             generations: Generations::default(),
             closing: Closing::No,
@@ -110,6 +113,17 @@ impl StudioApp {
     /// Settings as they are now (what eframe persists).
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Settings, to change as a control would (the next frame acts on them).
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        &mut self.settings
+    }
+
+    /// Converts the photos again with the current choices, as changing a convert
+    /// control does.
+    pub fn reconvert(&mut self) {
+        self.convert.clear_results();
     }
 
     /// The current run as the UI knows it.
@@ -258,8 +272,14 @@ impl StudioApp {
                     )
                 });
                 controls_panel(ui, "training-controls", 400.0, |ui| {
-                    self.training
-                        .ui(ui, &mut self.settings, &self.options, lines, out);
+                    self.training.ui(
+                        ui,
+                        &mut self.settings,
+                        &self.options,
+                        &self.downloads,
+                        lines,
+                        out,
+                    );
                 });
                 egui::CentralPanel::default().show(ui, |ui| {
                     let plots_height = (ui.available_height() * 0.55).max(200.0);
@@ -278,6 +298,7 @@ impl StudioApp {
                         &mut self.settings,
                         &self.training.run,
                         &self.training.runs,
+                        &self.downloads,
                         out,
                     );
                 });

@@ -35,6 +35,7 @@ pub(crate) struct Jobs {
     sink: EventSink,
     exclusive: Arc<Mutex<HashSet<ExclusiveJob>>>,
     batch_cancel: Arc<AtomicBool>,
+    download_cancel: Arc<AtomicBool>,
 }
 
 /// Releases an exclusive job's slot when its thread ends, however it ends.
@@ -60,7 +61,13 @@ impl Jobs {
             sink,
             exclusive: Arc::default(),
             batch_cancel: Arc::default(),
+            download_cancel: Arc::default(),
         }
+    }
+
+    /// Asks the running download to stop (its `.part` is kept for a later resume).
+    pub(crate) fn cancel_download(&self) {
+        self.download_cancel.store(true, Ordering::Relaxed);
     }
 
     /// Asks the running folder conversion to stop after the current file.
@@ -180,6 +187,38 @@ impl Jobs {
                         ))
                     },
                     |e| WorkerEvent::BatchFinished(Err(e)),
+                );
+            }
+            JobRequest::Download {
+                entry,
+                checkpoints_dir,
+            } => {
+                self.download_cancel.store(false, Ordering::Relaxed);
+                let cancel = self.download_cancel.clone();
+                let (name, answer) = (entry.name.clone(), entry.name.clone());
+                self.spawn(
+                    "download",
+                    Some(ExclusiveJob::Download),
+                    move |sink| {
+                        let mut progress = |progress| {
+                            sink.send(WorkerEvent::DownloadProgress {
+                                name: name.clone(),
+                                progress,
+                            });
+                        };
+                        let result = crate::download::install(
+                            &entry,
+                            &mut progress,
+                            &cancel,
+                            &checkpoints_dir,
+                        )
+                        .map_err(WorkerError::from);
+                        WorkerEvent::Downloaded { name, result }
+                    },
+                    move |e| WorkerEvent::Downloaded {
+                        name: answer.clone(),
+                        result: Err(e),
+                    },
                 );
             }
             JobRequest::SaveImage {

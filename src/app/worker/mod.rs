@@ -138,6 +138,11 @@ impl Worker {
         self.jobs.cancel_batch();
     }
 
+    /// Asks the running download to stop; its partial file is kept for a resume.
+    pub fn cancel_download(&self) {
+        self.jobs.cancel_download();
+    }
+
     /// Hands a request to the thread that serves it. Never blocks. A thread that is
     /// gone answers through the same event its request would have produced.
     pub fn send(&mut self, request: WorkerRequest) {

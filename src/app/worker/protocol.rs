@@ -165,6 +165,8 @@ pub enum DialogPurpose {
     ImportModel,
     /// Locate torchvision's VGG19 weights.
     LocateVgg,
+    /// Choose a model file to fine-tune from.
+    StartFrom,
     /// Choose where to save a converted photo.
     SaveResult {
         /// The photo's id.
@@ -301,6 +303,8 @@ pub enum ExclusiveJob {
     Dialog,
     /// A folder conversion.
     Batch,
+    /// A download (one at a time: they share the network and the disk).
+    Download,
 }
 
 /// Why a background request failed.
@@ -317,6 +321,9 @@ pub enum WorkerError {
     /// A folder could not be scanned.
     #[error(transparent)]
     Scan(#[from] ScanError),
+    /// A download failed (cancelled, network, checksum, install).
+    #[error(transparent)]
+    Download(#[from] crate::download::DownloadError),
     /// A conversion failed.
     #[error(transparent)]
     Convert(#[from] ConvertError),
@@ -503,6 +510,14 @@ pub enum JobRequest {
         /// Recipe written into a PNG.
         recipe: Option<Recipe>,
     },
+    /// Download and install a table entry ([`WorkerEvent::DownloadProgress`],
+    /// [`WorkerEvent::Downloaded`]); one at a time.
+    Download {
+        /// The entry.
+        entry: crate::download::Entry,
+        /// Where generators are installed (`checkpoints/`).
+        checkpoints_dir: PathBuf,
+    },
 }
 
 /// Everything the UI can ask of the background, by destination thread.
@@ -649,6 +664,20 @@ pub enum WorkerEvent {
     },
     /// Folder conversion ended (also when it crashed: the progress bar must go).
     BatchFinished(Result<BatchSummary, WorkerError>),
+    /// Download progress of table entry `name`.
+    DownloadProgress {
+        /// The table entry.
+        name: String,
+        /// Bytes, rate and ETA.
+        progress: crate::download::Progress,
+    },
+    /// A download ended: installed, or why not (also when it crashed).
+    Downloaded {
+        /// The table entry.
+        name: String,
+        /// Where it was installed, or why not.
+        result: Result<crate::download::Installed, WorkerError>,
+    },
     /// An image was written (or not).
     Saved {
         /// Destination.
