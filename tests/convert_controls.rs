@@ -97,12 +97,14 @@ fn a_fine_tunes_strength_goes_through_its_weights() {
         ModelOrigin::Trained,
     )
     .unwrap();
-    let mut config = TrainConfig::default();
-    config.parent = Some(ParentModel {
-        path: parent.clone(),
-        weights_blake3: parent_hash.clone(),
-        description: "parent".into(),
-    });
+    let config = TrainConfig {
+        parent: Some(ParentModel {
+            path: parent.clone(),
+            weights_blake3: parent_hash.clone(),
+            description: "parent".into(),
+        }),
+        ..TrainConfig::default()
+    };
     write_json(&child.join("config.json"), &config).unwrap();
     let choice = |strength_percent| StyleChoice {
         strength_percent,

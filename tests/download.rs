@@ -767,6 +767,18 @@ fn a_download_that_is_not_a_generator_leaves_nothing() {
     assert!(matches!(err, DownloadError::Install { .. }), "{err:?}");
     assert!(err.to_string().contains("generator"), "{err}");
     assert_eq!(listing(dir.path()), Vec::<String>::new());
+
+    // A corrupt download leaves no trace in the checkpoints folder either.
+    let corrupt = Entry {
+        checksum: Checksum::Sha256("0".repeat(64)),
+        ..e
+    };
+    let err = install(&corrupt, &mut |_| {}, &AtomicBool::new(false), dir.path()).unwrap_err();
+    assert!(
+        matches!(err, DownloadError::ChecksumMismatch { .. }),
+        "{err:?}"
+    );
+    assert_eq!(listing(dir.path()), Vec::<String>::new());
 }
 
 #[test]

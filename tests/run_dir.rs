@@ -416,15 +416,19 @@ fn nan_message_is_true_without_a_checkpoint() {
 }
 
 #[test]
-fn list_runs_reports_unreadable_model_json() {
+fn list_runs_reports_unreadable_model_json_and_skips_hidden_folders() {
     let root = tempfile::tempdir().unwrap();
     let good = train_run(root.path(), "good", 1, 10);
     let bad = root.path().join("checkpoints/bad");
-    std::fs::create_dir_all(&bad).unwrap();
-    for entry in std::fs::read_dir(&good).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_file() && p.file_name().unwrap() != files::LOCK {
-            std::fs::copy(&p, bad.join(p.file_name().unwrap())).unwrap();
+    // A complete model in a hidden folder (a download being imported) is not listed.
+    let hidden = root.path().join("checkpoints/.paprika.import-1");
+    for dir in [&bad, &hidden] {
+        std::fs::create_dir_all(dir).unwrap();
+        for entry in std::fs::read_dir(&good).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_file() && p.file_name().unwrap() != files::LOCK {
+                std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
+            }
         }
     }
     std::fs::write(bad.join(files::MODEL), "{\"upsample\": ").unwrap();

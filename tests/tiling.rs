@@ -77,7 +77,7 @@ fn tiled_equals_whole_within_one_level() {
     let opts = ConvertOptions {
         tile: 576,
         overlap: 128,
-        match_luminance: false,
+        ..ConvertOptions::default()
     };
     let t = Instant::now();
     let tiled = convert_image(g, &img, &opts, &device).unwrap();

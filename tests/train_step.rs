@@ -44,6 +44,7 @@ pub const FLEX_TOLERANCES: Tolerances = Tolerances {
     update: 1e-3,
     update_chained: 1e-2,
     u: 1e-4,
+    sample_floor: false,
 };
 
 #[test]

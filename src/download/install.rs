@@ -145,12 +145,19 @@ pub fn install_generator(
         });
     }
     let downloads = checkpoints_dir.join(DOWNLOADS_DIR);
-    let pt = fetch(
+    let pt = match fetch(
         entry,
         &downloads.join(format!("{}.pt", entry.name)),
         progress,
         cancel,
-    )?;
+    ) {
+        Ok(pt) => pt,
+        Err(e) => {
+            // Only succeeds when empty: a kept .part (for resuming) keeps it.
+            let _ = std::fs::remove_dir(&downloads);
+            return Err(e);
+        }
+    };
     let imported = import_into_place(entry, &pt, checkpoints_dir, &model_dir);
     // Verified bytes that failed to import would fail again, so the .pt goes
     // either way; the folder goes when no other download is in progress.

@@ -240,6 +240,12 @@ pub struct Tolerances {
     pub update_chained: f64,
     /// Relative L2 error of every spectral-norm `u` after an iteration.
     pub u: f64,
+    /// Let the sampled-element check of a tensor rise to `FLOOR_FACTOR` times
+    /// PyTorch float32's own error on it. Off on Flex, which meets the base bound
+    /// everywhere; on wgpu, whose reductions add their own float32 noise, the L1
+    /// content loss's signs flip on near-equal VGG features as they do in PyTorch
+    /// float32 (measured: 3.2e-2 on one block_c tensor whose float32 floor is 6.1e-2).
+    pub sample_floor: bool,
 }
 
 /// Which of the fixture's steps to run.
@@ -311,6 +317,7 @@ fn compare_updates(
     before: &HashMap<String, Vec<f64>>,
     after: &HashMap<String, Vec<f64>>,
     tol: f64,
+    sample_floor: bool,
     checks: &mut Vec<Check>,
 ) {
     let (full_max, sample, k) = (
@@ -353,7 +360,8 @@ fn compare_updates(
             .collect();
         let a: Vec<f64> = keep.iter().map(|&j| ours[j]).collect();
         let b: Vec<f64> = keep.iter().map(|&j| ref_sample[j]).collect();
-        push("sample", &group, nan_fails_rel_l2(&a, &b), tol);
+        let sample_tol = if sample_floor { bound(tol, floor) } else { tol };
+        push("sample", &group, nan_fails_rel_l2(&a, &b), sample_tol);
         let excluded = 1.0 - keep.len() as f64 / idx.len() as f64;
         push("excluded", "sign-noise share", excluded, MAX_EXCLUDED);
         let norm = upd.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -444,6 +452,7 @@ pub fn run(device: &Device, steps: Steps, tol: Tolerances) -> Vec<Check> {
             &before,
             &after,
             tol.update,
+            tol.sample_floor,
             &mut checks,
         );
     }
@@ -471,6 +480,7 @@ pub fn run(device: &Device, steps: Steps, tol: Tolerances) -> Vec<Check> {
                 &d_before,
                 &d_after,
                 tol_update,
+                tol.sample_floor,
                 &mut checks,
             );
             compare_updates(
@@ -480,6 +490,7 @@ pub fn run(device: &Device, steps: Steps, tol: Tolerances) -> Vec<Check> {
                 &g_before,
                 &g_after,
                 tol_update,
+                tol.sample_floor,
                 &mut checks,
             );
             // `u` as the module holds it (what the next forward and a checkpoint use).

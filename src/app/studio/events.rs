@@ -187,18 +187,17 @@ impl StudioApp {
                     .push(Level::Info, format!("Saved {}", path.display())),
                 Err(e) => self.toasts.push(Level::Error, e.to_string()),
             },
-            WorkerEvent::Busy(job) => match job {
-                ExclusiveJob::Dialog => self
-                    .toasts
-                    .push(Level::Info, "A file dialog is already open."),
-                ExclusiveJob::Batch => self
-                    .toasts
-                    .push(Level::Info, "A folder conversion is already running."),
-                ExclusiveJob::Download => self
-                    .toasts
-                    .push(Level::Info, "A download is already running."),
-            },
+            WorkerEvent::Busy(job) => self.on_busy(job),
         }
+    }
+
+    fn on_busy(&mut self, job: ExclusiveJob) {
+        let text = match job {
+            ExclusiveJob::Dialog => "A file dialog is already open.",
+            ExclusiveJob::Batch => "A folder conversion is already running.",
+            ExclusiveJob::Download => "A download is already running.",
+        };
+        self.toasts.push(Level::Info, text);
     }
 
     fn on_downloaded(

@@ -192,35 +192,7 @@ impl Jobs {
             JobRequest::Download {
                 entry,
                 checkpoints_dir,
-            } => {
-                self.download_cancel.store(false, Ordering::Relaxed);
-                let cancel = self.download_cancel.clone();
-                let (name, answer) = (entry.name.clone(), entry.name.clone());
-                self.spawn(
-                    "download",
-                    Some(ExclusiveJob::Download),
-                    move |sink| {
-                        let mut progress = |progress| {
-                            sink.send(WorkerEvent::DownloadProgress {
-                                name: name.clone(),
-                                progress,
-                            });
-                        };
-                        let result = crate::download::install(
-                            &entry,
-                            &mut progress,
-                            &cancel,
-                            &checkpoints_dir,
-                        )
-                        .map_err(WorkerError::from);
-                        WorkerEvent::Downloaded { name, result }
-                    },
-                    move |e| WorkerEvent::Downloaded {
-                        name: answer.clone(),
-                        result: Err(e),
-                    },
-                );
-            }
+            } => self.download(entry, checkpoints_dir),
             JobRequest::SaveImage {
                 image,
                 path,
@@ -246,6 +218,34 @@ impl Jobs {
 
     /// Runs `work` on a named thread and sends its answer. `on_failure` builds the
     /// answer when the job panics, or when its thread cannot start.
+    /// Downloads and installs `entry` on its own thread (one at a time), reporting
+    /// progress; the answer is always [`WorkerEvent::Downloaded`].
+    fn download(&self, entry: crate::download::Entry, checkpoints_dir: PathBuf) {
+        self.download_cancel.store(false, Ordering::Relaxed);
+        let cancel = self.download_cancel.clone();
+        let (name, answer) = (entry.name.clone(), entry.name.clone());
+        self.spawn(
+            "download",
+            Some(ExclusiveJob::Download),
+            move |sink| {
+                let mut progress = |progress| {
+                    sink.send(WorkerEvent::DownloadProgress {
+                        name: name.clone(),
+                        progress,
+                    });
+                };
+                let result =
+                    crate::download::install(&entry, &mut progress, &cancel, &checkpoints_dir)
+                        .map_err(WorkerError::from);
+                WorkerEvent::Downloaded { name, result }
+            },
+            move |e| WorkerEvent::Downloaded {
+                name: answer.clone(),
+                result: Err(e),
+            },
+        );
+    }
+
     fn spawn(
         &self,
         name: &str,

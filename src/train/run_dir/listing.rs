@@ -10,6 +10,12 @@ pub fn list_models(root: &Path) -> Vec<PathBuf> {
         .flatten()
         .filter_map(|e| e.ok())
         .map(|e| e.path())
+        // Hidden folders are work in progress (`.downloads/`, `.NAME.import-*` while a
+        // download is imported): never a model to offer.
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        })
         .filter(|p| p.join(files::LATEST).exists())
         .map(|p| {
             let t = std::fs::metadata(p.join(files::LATEST))
