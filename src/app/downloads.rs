@@ -76,7 +76,7 @@ impl Downloads {
         let entries: Vec<&Entry> = table.entries.iter().filter(|e| e.kind == kind).collect();
         if let Some(first) = entries.first() {
             // The licence before any button (the AnimeGANv2 weights are non-commercial).
-            ui.label(egui::RichText::new(&first.licence).small().weak());
+            ui.label(egui::RichText::new(&first.licence).weak());
         }
         for entry in entries {
             ui.horizontal_wrapped(|ui| match &self.active {
@@ -109,8 +109,10 @@ impl Downloads {
     }
 }
 
+/// Sizes as torchvision and most file managers quote them (548 MB for VGG19's
+/// 574,673,361 bytes): units of 2^20 bytes.
 fn megabytes(bytes: u64) -> String {
-    format!("{:.0} MB", bytes as f64 / 1e6)
+    format!("{:.0} MB", bytes as f64 / 1_048_576.0)
 }
 
 fn progress_ui(ui: &mut Ui, entry: &Entry, progress: Option<&Progress>) {
@@ -126,7 +128,7 @@ fn progress_ui(ui: &mut Ui, entry: &Entry, progress: Option<&Progress>) {
         None => megabytes(p.done),
     };
     if p.bytes_per_sec > 0.0 {
-        text += &format!(", {:.1} MB/s", p.bytes_per_sec / 1e6);
+        text += &format!(", {:.1} MB/s", p.bytes_per_sec / 1_048_576.0);
     }
     if let Some(eta) = p.eta_secs {
         text += &format!(", {:.0} s left", eta);
