@@ -15,6 +15,15 @@ use photo2anime::train::{Duration, Phase, TrainConfig, Trainer};
 
 const N: usize = 4;
 
+/// Flex's random generator is one per device, shared by every thread of the test
+/// process: two runs seeding it at once would interleave their draws. The tests
+/// here run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// 2 photos / batch 2 = 1 step per epoch and one init epoch: step 1 is the init
 /// phase, steps 2..=4 adversarial, so the stop at step 2 lands with every optimizer
 /// holding state that the rest of the run depends on.
@@ -199,6 +208,7 @@ fn train_straight(root: &Path, name: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_stopped_and_resumed_run_ends_bitwise_equal_to_an_uninterrupted_one() {
+    let _serial = serial();
     let root = tempfile::tempdir().unwrap();
     let device = cpu_device();
 
@@ -283,4 +293,96 @@ fn a_stopped_and_resumed_run_ends_bitwise_equal_to_an_uninterrupted_one() {
             "resumed run differs more than the backend's own run-to-run noise"
         );
     }
+}
+
+/// The same through the studio, as an artist does it: Start, Stop after a step,
+/// then "Resume <run>" from the list of runs, to the end. The run resumed by the
+/// studio's training thread ends bitwise equal to an uninterrupted engine run.
+#[test]
+#[allow(clippy::field_reassign_with_default)] // settings as the studio holds them
+fn a_run_stopped_and_resumed_in_the_studio_ends_bitwise_equal() {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+    use photo2anime::app::run_state::RunStatus;
+    use photo2anime::app::state::Tab;
+    use photo2anime::app::{AppOptions, Settings, StudioApp};
+    use photo2anime::device::DeviceSetting;
+    use photo2anime::train::FinishReason;
+    use std::time::{Duration as Wait, Instant};
+    let _serial = serial();
+
+    let root = tempfile::tempdir().unwrap();
+    let straight = train_straight(root.path(), "straight");
+    let checkpoints = root.path().join("studio-runs");
+    let mut settings = Settings::default();
+    settings.train = config(root.path());
+    settings.lengths.steps = N;
+    settings.device = DeviceSetting::Cpu;
+    settings.tab = Tab::Training;
+    let app = StudioApp::new(
+        settings,
+        AppOptions {
+            checkpoints_dir: checkpoints.clone(),
+            force_cpu: true,
+            open: Vec::new(),
+        },
+    );
+    let mut h = Harness::builder()
+        .with_size(eframe::egui::vec2(1600.0, 1000.0))
+        .build_ui_state(
+            |ui: &mut eframe::egui::Ui, app: &mut StudioApp| app.ui(ui),
+            app,
+        );
+    let wait = |h: &mut Harness<'_, StudioApp>, what: &str, done: &dyn Fn(&StudioApp) -> bool| {
+        let start = Instant::now();
+        while !done(h.state()) {
+            assert!(start.elapsed() < Wait::from_secs(300), "timed out: {what}");
+            h.step();
+            std::thread::sleep(Wait::from_millis(20));
+        }
+        h.step();
+    };
+    wait(&mut h, "folders scanned", &|a| {
+        a.dataset()
+            .folder(photo2anime::app::worker::FolderRole::Photos)
+            .is_usable()
+    });
+    h.get_by_label("Start training").click();
+    wait(&mut h, "a first step", &|a| a.run_state().step() >= 1);
+    h.get_by_label("Stop").click();
+    wait(&mut h, "stopped", &|a| !a.run_state().is_active());
+    let run_dir = h.state().run_state().run_dir.clone().unwrap();
+    let stopped_at = h.state().run_state().step();
+    assert!(
+        stopped_at < N,
+        "stopped at step {stopped_at}, before the end"
+    );
+    let label = format!("Resume {}", run_dir.file_name().unwrap().to_string_lossy());
+    wait(&mut h, "the run listed", &|_| true);
+    let start = Instant::now();
+    while h.query_by_label(&label).is_none() {
+        assert!(start.elapsed() < Wait::from_secs(30), "no {label} button");
+        h.step();
+        std::thread::sleep(Wait::from_millis(20));
+    }
+    h.get_by_label(&label).click_accesskit();
+    wait(&mut h, "completed", &|a| {
+        a.run_state().status == RunStatus::Finished(FinishReason::Completed)
+    });
+    let ckpt = checkpoint_dir_name(N);
+    let ea = checkpoint_entries(&straight.join(&ckpt));
+    let eb = checkpoint_entries(&run_dir.join(&ckpt));
+    let (diff, at) = max_relative_difference(&ea, &eb);
+    eprintln!(
+        "studio stopped at {stopped_at}, resumed to {N}: max relative difference {diff:e} ({at})"
+    );
+    assert!(
+        ea == eb,
+        "the studio-resumed run differs: {}",
+        describe_differences(&ea, &eb)
+    );
+    assert_eq!(
+        metrics_without_timing(&straight),
+        metrics_without_timing(&run_dir)
+    );
 }

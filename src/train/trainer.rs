@@ -214,6 +214,14 @@ impl Trainer {
                 .init(&ad),
         };
         let discriminator = DiscriminatorConfig::new().init(&ad);
+        // Burn creates parameters lazily, at first use, from the device's generator as
+        // it is then: read them now, right after `seed`, so a run's starting weights do
+        // not depend on what else draws random numbers before its first step (the loss
+        // network, another run in the same process). The generator is one per device,
+        // so two runs seeding at the same moment can still interleave (seen when
+        // tests/resume.rs ran its two tests in parallel; they now run one at a time).
+        let _ = crate::interop::params::collect_params(&generator);
+        let _ = crate::interop::params::collect_params(&discriminator);
         Self::build(
             config,
             run_dir,

@@ -316,8 +316,7 @@ fn compare_updates(
     net: &str,
     before: &HashMap<String, Vec<f64>>,
     after: &HashMap<String, Vec<f64>>,
-    tol: f64,
-    sample_floor: bool,
+    (tol, sample_floor): (f64, bool),
     checks: &mut Vec<Check>,
 ) {
     let (full_max, sample, k) = (
@@ -451,8 +450,7 @@ pub fn run(device: &Device, steps: Steps, tol: Tolerances) -> Vec<Check> {
             "G",
             &before,
             &after,
-            tol.update,
-            tol.sample_floor,
+            (tol.update, tol.sample_floor),
             &mut checks,
         );
     }
@@ -479,8 +477,7 @@ pub fn run(device: &Device, steps: Steps, tol: Tolerances) -> Vec<Check> {
                 "D",
                 &d_before,
                 &d_after,
-                tol_update,
-                tol.sample_floor,
+                (tol_update, tol.sample_floor),
                 &mut checks,
             );
             compare_updates(
@@ -489,8 +486,7 @@ pub fn run(device: &Device, steps: Steps, tol: Tolerances) -> Vec<Check> {
                 "G",
                 &g_before,
                 &g_after,
-                tol_update,
-                tol.sample_floor,
+                (tol_update, tol.sample_floor),
                 &mut checks,
             );
             // `u` as the module holds it (what the next forward and a checkpoint use).
