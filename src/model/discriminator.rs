@@ -90,9 +90,9 @@ impl Discriminator {
 /// Why: on wgpu with Burn 0.22.1's fusion, the last stage's one-channel conv output,
 /// when tracked by autodiff, was misread by fused element-wise kernels: `(D(G(p)) - 1)²`
 /// averaged to 2.06 instead of 3.54 (any two element-wise ops, e.g. `abs(y - 1)`, were
-/// wrong; one alone was right), so G's adversarial gradient was wrong on every GPU
-/// step. A reshape through one dimension makes fusion copy it into a dense buffer.
-/// Found by `tests/wgpu.rs` (`wgpu_matches_flex_forward_and_training_step`); free on
+/// wrong; one alone was right), so G's adversarial gradient was wrong in every wgpu
+/// step (seen on lavapipe; the fused kernels are the same on every adapter). A
+/// reshape through one dimension makes fusion copy it into a dense buffer. Found by `tests/wgpu.rs` (`wgpu_matches_flex_forward_and_training_step`); free on
 /// Flex, a 1-channel copy on wgpu.
 fn dense_layout(y: Tensor<4>) -> Tensor<4> {
     let dims = y.dims();
