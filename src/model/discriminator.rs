@@ -92,8 +92,9 @@ impl Discriminator {
 /// averaged to 2.06 instead of 3.54 (any two element-wise ops, e.g. `abs(y - 1)`, were
 /// wrong; one alone was right), so G's adversarial gradient was wrong in every wgpu
 /// step (seen on lavapipe; the fused kernels are the same on every adapter). A
-/// reshape through one dimension makes fusion copy it into a dense buffer. Found by `tests/wgpu.rs` (`wgpu_matches_flex_forward_and_training_step`); free on
-/// Flex, a 1-channel copy on wgpu.
+/// reshape through one dimension makes fusion copy it into a dense buffer. Found by
+/// `tests/wgpu.rs` (`wgpu_matches_flex_forward_and_training_step`); free on Flex, a
+/// 1-channel copy on wgpu.
 fn dense_layout(y: Tensor<4>) -> Tensor<4> {
     let dims = y.dims();
     y.reshape([dims.iter().product::<usize>()]).reshape(dims)
