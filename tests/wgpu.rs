@@ -339,9 +339,13 @@ mod train_reference;
 
 /// The init (content-only) step of tests/train_step.rs on wgpu against the PyTorch
 /// reference: G's forward and backward through VGG19 and one Adam step, with the same
-/// formula weights and pinned batch. Cheap enough for lavapipe in CI; the adversarial
-/// iteration (below) is opt-in.
+/// formula weights and pinned batch. 127 s on lavapipe with a warm kernel-tuning
+/// cache, but over 20 minutes cold (every VGG19 conv shape at 64² is compiled and
+/// tuned), and CI starts cold: opt-in, like the adversarial iteration below. CI runs
+/// the wgpu step against Flex (`wgpu_matches_flex_forward_and_training_step`), and
+/// Flex against PyTorch (tests/train_step.rs).
 #[test]
+#[ignore = "over 20 minutes on a cold lavapipe (127 s warm); run with --ignored"]
 fn init_step_matches_pytorch_reference_on_wgpu() {
     let Some(gpu) = wgpu_or_skip() else { return };
     let started = std::time::Instant::now();
