@@ -58,6 +58,14 @@ impl Downloads {
         self.failed = error.map(|e| (name.to_string(), e));
     }
 
+    /// The request was refused (another download runs in the background): the
+    /// spinner must not wait for an answer that will never name it.
+    pub fn refused(&mut self) {
+        if let Some((name, _)) = self.active.take() {
+            self.failed = Some((name, "another download is already running".to_string()));
+        }
+    }
+
     /// Whether a download is running.
     pub fn is_active(&self) -> bool {
         self.active.is_some()

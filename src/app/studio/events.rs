@@ -192,6 +192,9 @@ impl StudioApp {
     }
 
     fn on_busy(&mut self, job: ExclusiveJob) {
+        if job == ExclusiveJob::Download {
+            self.downloads.refused();
+        }
         let text = match job {
             ExclusiveJob::Dialog => "A file dialog is already open.",
             ExclusiveJob::Batch => "A folder conversion is already running.",
