@@ -168,8 +168,9 @@ pub struct ConvertArgs {
     /// Tile size for large photos (0 = never tile; default 1024 on the CPU, 448 on wgpu).
     #[arg(long)]
     pub tile: Option<usize>,
-    /// Overlap between tiles in pixels.
-    #[arg(long, default_value_t = 64)]
+    /// Overlap between tiles in pixels (at least 128: each tile's share stays 64 px
+    /// from its cut edges, so tiles add up to the whole-image result).
+    #[arg(long, default_value_t = crate::convert::MIN_EXACT_OVERLAP)]
     pub overlap: usize,
     /// Match the output's mean luminance to the photo's.
     #[arg(long)]
@@ -475,10 +476,11 @@ fn train(args: TrainArgs) -> Result<()> {
                 say(format!("finished at step {step}: {reason:?}"));
                 break;
             }
-            // The CLI neither pauses nor changes live values; a sample grid that
-            // could not be written was already reported as a warning.
+            // The CLI neither pauses, changes live values nor asks for snapshots; a
+            // sample grid that could not be written was already reported as a warning.
             TrainEvent::Samples { path: None, .. }
             | TrainEvent::LiveApplied { .. }
+            | TrainEvent::Snapshot(_)
             | TrainEvent::Paused { .. }
             | TrainEvent::Resumed { .. } => {}
         }

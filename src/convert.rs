@@ -25,7 +25,8 @@ use crate::tensor_image::{floats_to_images, images_to_tensor, tensor_to_images};
 pub struct ConvertOptions {
     /// Tile side in pixels; images whose sides both fit run whole. `0` = never tile.
     pub tile: usize,
-    /// Overlap between neighbouring tiles, blended linearly.
+    /// Overlap between neighbouring tiles (raised to [`MIN_EXACT_OVERLAP`], and
+    /// kept under half the tile).
     pub overlap: usize,
     /// Scale the output so its mean luminance equals the input's (the TF original's option).
     pub match_luminance: bool,
@@ -37,7 +38,7 @@ pub struct ConvertOptions {
     pub photo_blend: f32,
 }
 
-/// Norm layers (of 24) that CPU tiling gives whole-image statistics ([`tiles`]):
+/// Norm layers (of 24) that tiling gives whole-image statistics ([`tiles`]):
 /// all of them, for output equal to the whole-image conversion.
 pub const EXACT_NORM_LAYERS: usize = crate::model::cpu::NORM_LAYERS;
 
@@ -50,7 +51,7 @@ impl Default for ConvertOptions {
     fn default() -> Self {
         Self {
             tile: 1024,
-            overlap: 64,
+            overlap: MIN_EXACT_OVERLAP,
             match_luminance: false,
             keep_colors: false,
             photo_blend: 1.0,
@@ -129,22 +130,28 @@ fn pad_image(img: &RgbImage, tw: usize, th: usize) -> RgbImage {
 /// for bit the whole image's, `tests/tiling.rs`).
 pub const MIN_EXACT_OVERLAP: usize = 128;
 
-/// Converts a large image on the CPU tile by tile with whole-image statistics
-/// (seam-free, see [`tiles`]); memory is bounded by one tile.
-pub fn convert_tiled_cpu(
+/// Converts a large image tile by tile with whole-image statistics (seam-free,
+/// see [`tiles`]): with the CPU engine on Flex, with Burn ops on any other
+/// device. Memory is bounded by one tile.
+pub fn convert_tiled_exact(
     g: &Generator,
     img: &RgbImage,
     tile: usize,
     overlap: usize,
+    device: &Device,
 ) -> Result<RgbImage, ConvertError> {
-    let overlap = overlap
-        .max(MIN_EXACT_OVERLAP)
-        .min(tile.saturating_sub(4) / 2);
+    // Each tile keeps at least 64 px of its own (a smaller step would recompute
+    // most of every window for little output).
+    let overlap = overlap.max(MIN_EXACT_OVERLAP).min(tile.saturating_sub(64));
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (tw, th) = network_size(g, w, h);
     let padded = pad_image(img, tw, th);
-    let engine = CpuGenerator::new(g)?;
-    let values = tiles::convert_tiled(&engine, &padded, tile, overlap, EXACT_NORM_LAYERS);
+    let values = if *device == Device::flex() && !device.is_autodiff() {
+        let engine = CpuGenerator::new(g)?;
+        tiles::convert_tiled(&engine, &padded, tile, overlap, EXACT_NORM_LAYERS)?
+    } else {
+        tiles::convert_tiled_ops(g, device, &padded, tile, overlap, EXACT_NORM_LAYERS)?
+    };
     let out = one_image(floats_to_images(&values, 1, th, tw)?)?;
     Ok(image::imageops::crop_imm(&out, 0, 0, w as u32, h as u32).to_image())
 }
@@ -183,44 +190,24 @@ pub fn convert_whole(
     one_image(tensor_to_images(y)?)
 }
 
-/// Tile origins along one axis: tiles of `tile` with at least `overlap` shared pixels.
-fn tile_starts(len: usize, tile: usize, overlap: usize) -> Vec<usize> {
-    if len <= tile {
-        return vec![0];
-    }
-    let stride = tile - overlap;
-    let n = (len - overlap).div_ceil(stride);
-    // Spread the tiles evenly so the last one ends exactly at the border.
-    (0..n)
-        .map(|i| {
-            if n == 1 {
-                0
-            } else {
-                i * (len - tile) / (n - 1)
-            }
-        })
-        .collect()
-}
-
-/// Blend weight of a pixel at `pos` inside a tile spanning `[start, start+tile)`:
-/// ramps linearly over the overlap on sides that have a neighbour.
-fn ramp(pos: usize, start: usize, tile: usize, len: usize, overlap: usize) -> f32 {
-    let o = overlap.max(1) as f32;
-    let from_start = (pos - start) as f32 + 0.5;
-    let to_end = (start + tile - pos) as f32 - 0.5;
-    let mut w = 1.0f32;
-    if start > 0 {
-        w = w.min(from_start / o);
-    }
-    if start + tile < len {
-        w = w.min(to_end / o);
-    }
-    w.clamp(1e-3, 1.0)
-}
-
-/// Converts `img`, tiling when it is larger than `opts.tile`, and matching
-/// luminance when asked. Memory is bounded by one tile's activations.
+/// Converts `img`, tiling when it is larger than `opts.tile`, then applies the
+/// finishing touches ([`finishing_touches`]). Memory is bounded by one tile's activations.
 pub fn convert_image(
+    g: &Generator,
+    img: &RgbImage,
+    opts: &ConvertOptions,
+    device: &Device,
+) -> Result<RgbImage, ConvertError> {
+    Ok(finishing_touches(
+        &network_output(g, img, opts, device)?,
+        img,
+        opts,
+    ))
+}
+
+/// The network's output for `img` before any finishing touch, tiled by
+/// `opts.tile`/`opts.overlap` (the other options are not read).
+pub fn network_output(
     g: &Generator,
     img: &RgbImage,
     opts: &ConvertOptions,
@@ -230,65 +217,22 @@ pub fn convert_image(
     let out = if opts.tile == 0 || (w <= opts.tile && h <= opts.tile) {
         convert_whole(g, img, device)?
     } else {
-        if opts.overlap * 2 >= opts.tile || opts.tile < 64 {
+        if opts.overlap >= opts.tile || opts.tile < 128 {
             return Err(ConvertError::Options(format!(
-                "tile {} px with overlap {} px: the tile must be at least 64 px and more than twice the overlap",
+                "tile {} px with overlap {} px: the tile must be at least 128 px and larger than the overlap",
                 opts.tile, opts.overlap
             )));
         }
-        if *device == Device::flex() && !device.is_autodiff() {
-            return Ok(finish(
-                convert_tiled_cpu(g, img, opts.tile, opts.overlap)?,
-                img,
-                opts,
-            ));
-        }
-        // Other backends: per-tile statistics, seams hidden by linear blending.
-        let (tile_w, tile_h) = (opts.tile.min(w), opts.tile.min(h));
-        let mut acc = vec![0f32; w * h * 3];
-        let mut weight = vec![0f32; w * h];
-        for &y0 in &tile_starts(h, tile_h, opts.overlap) {
-            for &x0 in &tile_starts(w, tile_w, opts.overlap) {
-                let crop = image::imageops::crop_imm(
-                    img,
-                    x0 as u32,
-                    y0 as u32,
-                    tile_w as u32,
-                    tile_h as u32,
-                )
-                .to_image();
-                let out = convert_whole(g, &crop, device)?;
-                for ty in 0..tile_h {
-                    let wy = ramp(y0 + ty, y0, tile_h, h, opts.overlap);
-                    for tx in 0..tile_w {
-                        let wgt = wy * ramp(x0 + tx, x0, tile_w, w, opts.overlap);
-                        let i = (y0 + ty) * w + x0 + tx;
-                        let p = out.get_pixel(tx as u32, ty as u32).0;
-                        for c in 0..3 {
-                            acc[i * 3 + c] += wgt * p[c] as f32;
-                        }
-                        weight[i] += wgt;
-                    }
-                }
-            }
-        }
-        RgbImage::from_fn(w as u32, h as u32, |x, y| {
-            let i = y as usize * w + x as usize;
-            let px = |c: usize| {
-                (acc[i * 3 + c] / weight[i].max(1e-6))
-                    .round()
-                    .clamp(0.0, 255.0) as u8
-            };
-            image::Rgb([px(0), px(1), px(2)])
-        })
+        convert_tiled_exact(g, img, opts.tile, opts.overlap, device)?
     };
-    Ok(finish(out, img, opts))
+    Ok(out)
 }
 
-/// The finishing touches, in order: brightness, colours, then strength (so 0%
-/// strength gives the photo back exactly).
-fn finish(out: RgbImage, img: &RgbImage, opts: &ConvertOptions) -> RgbImage {
-    let mut out = out;
+/// The finishing touches on the network's output `raw` for photo `img`, in
+/// order: brightness, colours, then strength (so 0% strength gives the photo back
+/// exactly). Cheap next to the network: changing only these needs no new run.
+pub fn finishing_touches(raw: &RgbImage, img: &RgbImage, opts: &ConvertOptions) -> RgbImage {
+    let mut out = raw.clone();
     if opts.match_luminance {
         out = match_luminance(&out, img);
     }

@@ -14,7 +14,7 @@ use photo2anime::device::cpu_device;
 use photo2anime::interop::params::collect_params;
 use photo2anime::model::{DiscriminatorConfig, GeneratorConfig, Vgg19};
 use photo2anime::model_io::load_generator;
-use photo2anime::train::run_dir::{LatestPointer, read_json};
+use photo2anime::train::run_dir::{LatestPointer, files, read_json};
 use photo2anime::train::step::{BatchTensors, Networks};
 use photo2anime::train::{Duration, LiveParams, Phase, TrainConfig, TrainEvent, Trainer};
 
@@ -189,4 +189,78 @@ fn non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
     let latest: LatestPointer = read_json(&run.join("latest.json")).unwrap();
     assert_eq!(run.join(&latest.dir), good);
     assert!(load_generator(&run, &Device::flex(), None).is_ok());
+}
+
+/// What Convert's "live weights" rest on: the snapshot a running trainer sends on
+/// request holds the generator of the step it names — bit for bit the generator a
+/// checkpoint of that step saves — and not a later one.
+#[test]
+fn a_snapshot_is_the_generator_of_its_step() {
+    use photo2anime::interop::params::weights_blake3;
+    use photo2anime::train::TrainCommand;
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("checkpoints/live");
+    let (tx, rx) = unbounded();
+    let (commands, commands_rx) = unbounded();
+    let trainer = Trainer::new(config(root.path(), 6), &run, &cpu_device(), tx).unwrap();
+    let worker = std::thread::spawn(move || trainer.run(&commands_rx));
+    let mut snapshot = None;
+    let mut saved = Vec::new();
+    for event in rx.iter() {
+        match event {
+            // Paused first, so no step can fall between the snapshot and the save.
+            TrainEvent::Step(s) if s.step == 2 => {
+                for c in [
+                    TrainCommand::Pause,
+                    TrainCommand::Snapshot,
+                    TrainCommand::SaveNow,
+                    TrainCommand::Resume,
+                ] {
+                    commands.send(c).unwrap();
+                }
+            }
+            TrainEvent::Snapshot(s) => snapshot = Some(s),
+            TrainEvent::CheckpointSaved { step, path } => saved.push((step, path)),
+            TrainEvent::Finished { .. } => break,
+            _ => {}
+        }
+    }
+    worker.join().unwrap();
+    let snapshot = snapshot.expect("the trainer answered the snapshot request");
+    assert!(
+        (2..6).contains(&snapshot.step),
+        "snapshot at step {}",
+        snapshot.step
+    );
+    let (step, at_snapshot) = saved.first().expect("a checkpoint on request").clone();
+    assert_eq!(
+        step, snapshot.step,
+        "the save right after names the same step"
+    );
+    let from_disk =
+        load_generator(&at_snapshot.join(files::GENERATOR), &Device::flex(), None).unwrap();
+    let built = snapshot.build(&Device::flex());
+    assert_eq!(snapshot.upsample, from_disk.upsample);
+    let (a, b) = (collect_params(&built), collect_params(&from_disk.generator));
+    assert_eq!(a.len(), b.len());
+    for (a, b) in a.iter().zip(&b) {
+        assert_eq!((&a.path, &a.shape), (&b.path, &b.shape));
+        assert!(
+            a.values
+                .iter()
+                .zip(&b.values)
+                .all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{} differs from the checkpoint of step {step}",
+            a.path
+        );
+    }
+    assert_eq!(snapshot.blake3, weights_blake3(&from_disk.generator));
+    let (last_step, last) = saved.last().unwrap().clone();
+    assert_eq!(last_step, 6);
+    let later = load_generator(&last.join(files::GENERATOR), &Device::flex(), None).unwrap();
+    assert_ne!(
+        snapshot.blake3,
+        weights_blake3(&later.generator),
+        "a snapshot of step {step} is not the final generator"
+    );
 }

@@ -301,7 +301,6 @@ fn a_stopped_and_resumed_run_ends_bitwise_equal_to_an_uninterrupted_one() {
 #[test]
 #[allow(clippy::field_reassign_with_default)] // settings as the studio holds them
 fn a_run_stopped_and_resumed_in_the_studio_ends_bitwise_equal() {
-    use egui_kittest::Harness;
     use egui_kittest::kittest::Queryable;
     use photo2anime::app::run_state::RunStatus;
     use photo2anime::app::state::Tab;
@@ -327,20 +326,11 @@ fn a_run_stopped_and_resumed_in_the_studio_ends_bitwise_equal() {
             open: Vec::new(),
         },
     );
-    let mut h = Harness::builder()
-        .with_size(eframe::egui::vec2(1600.0, 1000.0))
-        .build_ui_state(
-            |ui: &mut eframe::egui::Ui, app: &mut StudioApp| app.ui(ui),
-            app,
-        );
-    let wait = |h: &mut Harness<'_, StudioApp>, what: &str, done: &dyn Fn(&StudioApp) -> bool| {
-        let start = Instant::now();
-        while !done(h.state()) {
-            assert!(start.elapsed() < Wait::from_secs(300), "timed out: {what}");
-            h.step();
-            std::thread::sleep(Wait::from_millis(20));
-        }
-        h.step();
+    let mut h = common::studio::harness(app);
+    let wait = |h: &mut egui_kittest::Harness<'_, StudioApp>,
+                what: &str,
+                done: &dyn Fn(&StudioApp) -> bool| {
+        common::studio::run_until(h, Wait::from_secs(300), what, done);
     };
     wait(&mut h, "folders scanned", &|a| {
         a.dataset()

@@ -7,15 +7,14 @@
 
 mod common;
 
+use common::studio::{drop_file, harness, run_until};
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
-use eframe::egui;
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use photo2anime::app::state::Tab;
 use photo2anime::app::worker::Slot;
@@ -63,39 +62,6 @@ fn git_blob_sha1(bytes: &[u8]) -> String {
     h.update(format!("blob {}\0", bytes.len()).as_bytes());
     h.update(bytes);
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn run_until(
-    h: &mut Harness<'_, StudioApp>,
-    secs: u64,
-    what: &str,
-    done: impl Fn(&StudioApp) -> bool,
-) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(secs) {
-        h.step();
-        if done(h.state()) {
-            h.step();
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!(
-        "timed out waiting for: {what}\ntoasts: {:?}",
-        h.state().toasts().items()
-    );
-}
-
-#[derive(Debug)]
-struct DroppedPath(PathBuf);
-
-impl egui::DroppedFile for DroppedPath {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
 }
 
 fn result_a(app: &StudioApp) -> Option<image::RgbImage> {
@@ -150,9 +116,7 @@ fn download_convert_dial_and_fine_tune_from_a_fresh_home() {
             open: Vec::new(),
         },
     );
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1600.0, 1000.0))
-        .build_ui_state(|ui: &mut egui::Ui, app: &mut StudioApp| app.ui(ui), app);
+    let mut h = harness(app);
     h.run_steps(3);
 
     // No model yet: the empty state offers the download, licence first.
@@ -162,9 +126,12 @@ fn download_convert_dial_and_fine_tune_from_a_fresh_home() {
     );
     let started = Instant::now();
     h.get_by_label_contains("Download tiny").click();
-    run_until(&mut h, 60, "model downloaded and listed", |a| {
-        a.training().runs.iter().any(|r| r.name == "tiny")
-    });
+    run_until(
+        &mut h,
+        Duration::from_secs(60),
+        "model downloaded and listed",
+        |a| a.training().runs.iter().any(|r| r.name == "tiny"),
+    );
     let model_dir = checkpoints.join("tiny");
     assert!(model_dir.join("model.json").exists());
     assert!(
@@ -176,10 +143,10 @@ fn download_convert_dial_and_fine_tune_from_a_fresh_home() {
     let photo = tmp.path().join("holiday.png");
     let photo_img = common::synthetic_photo(48, 40, 3);
     photo_img.save(&photo).unwrap();
-    h.input_mut()
-        .dropped_files
-        .push(Arc::new(DroppedPath(photo.clone())));
-    run_until(&mut h, 120, "converted", |a| result_a(a).is_some());
+    drop_file(&mut h, &photo);
+    run_until(&mut h, Duration::from_secs(120), "converted", |a| {
+        result_a(a).is_some()
+    });
     let full = result_a(h.state()).unwrap();
     println!(
         "launch to first converted photo: {:.1} s",
@@ -200,23 +167,36 @@ fn download_convert_dial_and_fine_tune_from_a_fresh_home() {
     // reconversion the UI asks for when a control changes.)
     h.state_mut().settings_mut().convert.strength_percent = 0;
     h.state_mut().reconvert();
-    run_until(&mut h, 120, "strength 0 result", |a| {
+    run_until(&mut h, Duration::from_secs(120), "strength 0 result", |a| {
         result_a(a).is_some_and(|r| r != full)
     });
     assert_eq!(result_a(h.state()).unwrap(), photo_img);
+    assert!(
+        h.query_by_label_contains("restyled (network output reused)")
+            .is_some(),
+        "a strength change on a model without a parent does not run the network"
+    );
     h.state_mut().settings_mut().convert.strength_percent = 100;
     h.state_mut().settings_mut().convert.keep_colors = true;
     h.state_mut().reconvert();
-    run_until(&mut h, 120, "keep-colours result", |a| {
-        result_a(a).is_some_and(|r| r != full && r != photo_img)
-    });
+    run_until(
+        &mut h,
+        Duration::from_secs(120),
+        "keep-colours result",
+        |a| result_a(a).is_some_and(|r| r != full && r != photo_img),
+    );
+    assert_eq!(
+        result_a(h.state()).unwrap(),
+        photo2anime::convert::finish::keep_photo_colors(&full, &photo_img),
+        "keep-colours is the network's output with the photo's chroma"
+    );
 
     // Fine-tune from the downloaded model, from the Training tab.
     h.state_mut().settings_mut().train.init_from = Some(model_dir.clone());
     h.state_mut().settings_mut().tab = Tab::Training;
     h.run_steps(2);
     h.get_by_label("Start training").click();
-    run_until(&mut h, 300, "step-0 samples", |a| {
+    run_until(&mut h, Duration::from_secs(300), "step-0 samples", |a| {
         a.samples().steps().first() == Some(&0)
     });
     let run_dir = h.state().run_state().run_dir.clone().expect("run dir");
@@ -248,5 +228,7 @@ fn download_convert_dial_and_fine_tune_from_a_fresh_home() {
             "step-0 sample {col} differs from the model by {worst}/255"
         );
     }
-    run_until(&mut h, 300, "run finished", |a| !a.run_state().is_active());
+    run_until(&mut h, Duration::from_secs(300), "run finished", |a| {
+        !a.run_state().is_active()
+    });
 }

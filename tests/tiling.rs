@@ -101,7 +101,7 @@ fn per_tile_statistics_leave_visible_seams() {
     let g = &model.generator;
     let whole = convert_whole(g, &img, &device).unwrap();
     let engine = CpuGenerator::new(g).unwrap();
-    let v = convert_tiled(&engine, &img, 576, 128, 0);
+    let v = convert_tiled(&engine, &img, 576, 128, 0).unwrap();
     assert_eq!(v.len(), 3 * 1024 * 1024);
     assert!(v.iter().all(|x| x.is_finite()), "non-finite tiled output");
     let plain = floats_to_images(&v, 1, 1024, 1024).unwrap().remove(0);
@@ -134,4 +134,34 @@ fn cpu_engine_equals_ops_forward_on_odd_sizes() {
             common::assert_close(&a, &b, 1e-4, &format!("{mode:?} {h}x{w}"));
         }
     }
+}
+
+/// The Burn-ops tiling that wgpu uses (run here on Flex, where its ops are the
+/// same network): 256x192 in two 192-px tiles equals the whole-image conversion
+/// within 1/255; with each tile's own statistics it does not (the control).
+#[test]
+fn ops_tiling_equals_whole_on_flex() {
+    use photo2anime::convert::tiles::convert_tiled_ops;
+    let device = Device::flex();
+    let (model, _) = fixture_and_photo(&device);
+    let g = &model.generator;
+    let img = image::imageops::resize(&photo(256), 256, 192, FilterType::Triangle);
+    let whole = convert_whole(g, &img, &device).unwrap();
+    assert_not_flat(&whole, "whole");
+    let tiled = |exact| {
+        let v = convert_tiled_ops(g, &device, &img, 192, 128, exact).unwrap();
+        assert!(v.iter().all(|x| x.is_finite()), "non-finite tiled output");
+        floats_to_images(&v, 1, 192, 256).unwrap().remove(0)
+    };
+    let exact = tiled(photo2anime::convert::EXACT_NORM_LAYERS);
+    let d = max_diff(&whole, &exact, 0);
+    println!("ops tiling on Flex: max |tiled - whole| = {d}/255");
+    assert!(d <= 1, "ops-tiled differs from whole by {d}/255");
+    let plain = tiled(0);
+    let control = max_diff(&whole, &plain, 0);
+    println!("ops tiling, per-tile statistics: {control}/255");
+    assert!(
+        control >= 4,
+        "per-tile statistics differ by only {control}/255"
+    );
 }

@@ -8,8 +8,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use common::studio::{drop_file, harness, run_until};
+
+use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
@@ -62,52 +64,19 @@ fn app(settings: Settings, checkpoints: &Path) -> StudioApp {
     )
 }
 
-fn harness(app: StudioApp) -> Harness<'static, StudioApp> {
-    Harness::builder()
-        .with_size(egui::vec2(1600.0, 1000.0))
-        .build_ui_state(|ui: &mut egui::Ui, app: &mut StudioApp| app.ui(ui), app)
-}
-
-/// Steps frames (with short real sleeps so workers progress) until `done` holds.
-fn run_until(
-    h: &mut Harness<'_, StudioApp>,
-    timeout: Duration,
-    what: &str,
-    done: impl Fn(&StudioApp) -> bool,
-) {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        h.step();
-        if done(h.state()) {
-            h.step();
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!(
-        "timed out after {timeout:?} waiting for: {what}\nrun: {:?}\ntoasts: {:?}",
-        h.state().run_state().status,
-        h.state().toasts().items()
-    );
-}
-
 fn folders_ready(app: &StudioApp) -> bool {
     [FolderRole::Photos, FolderRole::Style]
         .iter()
         .all(|r| app.dataset().folder(*r).is_usable())
 }
 
-#[derive(Debug)]
-struct DroppedPath(PathBuf);
-
-impl egui::DroppedFile for DroppedPath {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|e| e.to_string())
-    }
+/// Waits for the folder scans, presses Start and waits for `steps` steps.
+fn start_and_wait(h: &mut Harness<'static, StudioApp>, steps: usize) {
+    run_until(h, Duration::from_secs(30), "folders scanned", folders_ready);
+    h.get_by_label("Start training").click();
+    run_until(h, Duration::from_secs(180), "first steps", |a| {
+        a.run_state().step() >= steps
+    });
 }
 
 #[test]
@@ -255,9 +224,7 @@ fn dropped_photo_is_converted() {
 
     let mut h = harness(app(tiny_settings(&photos, &style, 10), &checkpoints));
     h.run_steps(3);
-    h.input_mut()
-        .dropped_files
-        .push(Arc::new(DroppedPath(photo.clone())));
+    drop_file(&mut h, &photo);
     h.step();
     assert_eq!(
         h.state().settings().tab,
@@ -363,9 +330,7 @@ fn dropped_pytorch_model_converts_like_the_engine() {
     h.run_steps(2);
     // A model and a photo dropped together: the model is imported and used.
     for path in [pt.clone(), photo.clone()] {
-        h.input_mut()
-            .dropped_files
-            .push(Arc::new(DroppedPath(path)));
+        drop_file(&mut h, &path);
     }
     h.step();
     run_until(
@@ -547,9 +512,7 @@ fn a_broken_model_is_refused_on_import() {
         &tmp.path().join("ck"),
     ));
     h.run_steps(2);
-    h.input_mut()
-        .dropped_files
-        .push(Arc::new(DroppedPath(broken.clone())));
+    drop_file(&mut h, &broken);
     run_until(&mut h, Duration::from_secs(30), "the import error", |a| {
         a.toasts()
             .items()
@@ -628,16 +591,7 @@ fn closing_during_training_saves_the_run() {
     let (photos, style) = common::tiny_dataset(tmp.path(), 6, 40);
     let checkpoints = tmp.path().join("checkpoints");
     let mut h = harness(app(tiny_settings(&photos, &style, 5000), &checkpoints));
-    run_until(
-        &mut h,
-        Duration::from_secs(30),
-        "folders scanned",
-        folders_ready,
-    );
-    h.get_by_label("Start training").click();
-    run_until(&mut h, Duration::from_secs(180), "first steps", |a| {
-        a.run_state().step() >= 2
-    });
+    start_and_wait(&mut h, 2);
     assert!(
         !h.state_mut().request_close(),
         "the close waits for the run"
@@ -664,4 +618,134 @@ fn closing_during_training_saves_the_run() {
         h.state().run_state().status,
         RunStatus::Finished(FinishReason::Stopped)
     );
+}
+
+/// "Active run" in Convert is the trainer's generator now: during a run with no
+/// checkpoint on disk, a dropped photo is converted with the weights of the step
+/// the trainer is at (labelled with that step), equal to converting with a
+/// checkpoint saved at that step; after more steps, "Use step N" takes newer weights.
+#[test]
+fn convert_uses_the_trainers_live_weights() {
+    use photo2anime::convert::{ConvertOptions, convert_image};
+    use photo2anime::model_io::load_generator;
+    use photo2anime::train::TrainCommand;
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, style) = common::tiny_dataset(tmp.path(), 4, 40);
+    let checkpoints = tmp.path().join("checkpoints");
+    let photo = tmp.path().join("portrait.png");
+    let photo_img = common::synthetic_photo(40, 36, 5);
+    photo_img.save(&photo).unwrap();
+    let mut h = harness(app(tiny_settings(&photos, &style, 5000), &checkpoints));
+    start_and_wait(&mut h, 2);
+    h.get_by_label("Pause").click();
+    run_until(&mut h, Duration::from_secs(60), "paused", |a| {
+        a.run_state().status == RunStatus::Paused
+    });
+    let paused_at = h.state().run_state().step();
+    let run_dir = h.state().run_state().run_dir.clone().unwrap();
+    assert!(
+        latest_checkpoint(&run_dir).is_err(),
+        "no checkpoint on disk yet"
+    );
+
+    drop_file(&mut h, &photo);
+    run_until(&mut h, Duration::from_secs(120), "converted", |a| {
+        a.convert().result(Slot::A).is_some()
+    });
+    let (live, label) = h.state().convert().result(Slot::A).unwrap();
+    assert_eq!(
+        label,
+        format!("Active run - live weights, step {paused_at}")
+    );
+    assert!(
+        h.query_by_label_contains(&format!("Weights of step {paused_at} (current)"))
+            .is_some()
+    );
+    assert!(
+        latest_checkpoint(&run_dir).is_err(),
+        "converted without a checkpoint"
+    );
+
+    // The independent reference: a checkpoint of the same (paused) step, read from disk.
+    h.state_mut()
+        .command(UiCommand::Train(TrainCommand::SaveNow));
+    run_until(&mut h, Duration::from_secs(60), "checkpoint saved", |a| {
+        a.run_state().latest_checkpoint.is_some()
+    });
+    let (pointer, ckpt) = latest_checkpoint(&run_dir).unwrap();
+    assert_eq!(pointer.step, paused_at);
+    let from_disk = load_generator(
+        &ckpt.join(photo2anime::train::run_dir::files::GENERATOR),
+        &Device::flex(),
+        None,
+    )
+    .unwrap();
+    let expected = convert_image(
+        &from_disk.generator,
+        &photo_img,
+        &ConvertOptions::default(),
+        &Device::flex(),
+    )
+    .unwrap();
+    assert_eq!(
+        *live, expected,
+        "live weights convert like the step's checkpoint"
+    );
+
+    // Training moves on; the held weights are offered an update.
+    h.state_mut().settings_mut().tab = Tab::Training;
+    h.step();
+    h.get_by_label("Resume").click();
+    run_until(
+        &mut h,
+        Duration::from_secs(120),
+        "steps after resume",
+        |a| a.run_state().step() >= paused_at + 2,
+    );
+    h.get_by_label("Pause").click();
+    run_until(&mut h, Duration::from_secs(60), "paused again", |a| {
+        a.run_state().status == RunStatus::Paused
+    });
+    let now = h.state().run_state().step();
+    h.state_mut().settings_mut().tab = Tab::Convert;
+    h.step();
+    h.get_by_label(&format!("Use step {now}")).click();
+    let newer = format!("Active run - live weights, step {now}");
+    run_until(
+        &mut h,
+        Duration::from_secs(120),
+        "reconverted with newer weights",
+        |a| {
+            a.convert()
+                .result(Slot::A)
+                .is_some_and(|(_, label)| label == newer)
+        },
+    );
+    let at_now = h.state().convert().result(Slot::A).unwrap().0;
+    assert_ne!(*at_now, *live);
+
+    // Training moves on again; a colour change restyles what is shown: the same
+    // weights, the network's output reused, not a newer snapshot.
+    h.state_mut()
+        .command(UiCommand::Train(TrainCommand::Resume));
+    run_until(&mut h, Duration::from_secs(120), "a step after", |a| {
+        a.run_state().step() > now
+    });
+    h.state_mut().settings_mut().convert.keep_colors = true;
+    h.state_mut().reconvert();
+    run_until(&mut h, Duration::from_secs(60), "restyled", |a| {
+        a.convert()
+            .result(Slot::A)
+            .is_some_and(|(img, _)| *img != *at_now)
+    });
+    assert_eq!(h.state().convert().result(Slot::A).unwrap().1, newer);
+    assert!(
+        h.query_by_label_contains("restyled (network output reused)")
+            .is_some()
+    );
+    h.state_mut().command(UiCommand::Train(TrainCommand::Stop));
+    run_until(&mut h, Duration::from_secs(120), "stopped", |a| {
+        !a.run_state().is_active()
+    });
 }

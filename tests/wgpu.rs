@@ -416,3 +416,70 @@ fn training_steps_match_pytorch_reference_on_wgpu() {
 
 /// Relative bound on every loss term on wgpu.
 const WGPU_LOSS_TOLERANCE: f64 = 1e-5;
+
+/// Seam-free tiling on wgpu (issue: seams and blotches of per-tile statistics on
+/// GPUs): a 256x96 photo converted in two 192-px tiles with whole-image statistics
+/// equals the untiled wgpu conversion within 2/255, and with each tile's own
+/// statistics it does not (the control that gives the bound teeth).
+///
+/// Opt-in: on lavapipe the exact part alone took 693 s (measured 1/255), too long
+/// for CI's two cores; the same window code is checked on Flex in CI
+/// (`tests/tiling.rs::ops_tiling_equals_whole_on_flex`).
+#[test]
+#[ignore = "693 s on lavapipe (2 cores); run with --ignored, or on a real GPU"]
+fn tiled_conversion_is_seam_free_on_wgpu() {
+    use photo2anime::convert::tiles::convert_tiled_ops;
+    use photo2anime::convert::{ConvertOptions, convert_image, convert_whole};
+    use photo2anime::model::UpsampleMode;
+    use photo2anime::tensor_image::floats_to_images;
+    let Some(device) = wgpu_or_skip() else {
+        return;
+    };
+    let g = photo2anime::model_io::load_generator(
+        &common::fixture("generator_seed0.pt"),
+        &device,
+        Some(UpsampleMode::AlignCorners),
+    )
+    .unwrap()
+    .generator;
+    let img = image::open(photo2anime::demo_dir().join("photos/astronaut.jpg"))
+        .unwrap()
+        .to_rgb8();
+    let img = image::imageops::resize(&img, 256, 96, image::imageops::FilterType::Triangle);
+    let diff = |a: &image::RgbImage, b: &image::RgbImage| {
+        assert_eq!(a.dimensions(), b.dimensions());
+        a.as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    let whole = convert_whole(&g, &img, &device).unwrap();
+    let (lo, hi) = whole
+        .as_raw()
+        .iter()
+        .fold((255u8, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    assert!(hi - lo >= 64, "whole output spans only {lo}..={hi}");
+    let opts = ConvertOptions {
+        tile: 192,
+        overlap: 128,
+        ..ConvertOptions::for_backend(true)
+    };
+    let tiled = convert_image(&g, &img, &opts, &device).unwrap();
+    let d = diff(&whole, &tiled);
+    println!(
+        "wgpu tiling: max |tiled - whole| = {d}/255 ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(d <= 2, "tiled differs from whole by {d}/255 on wgpu");
+    let plain = convert_tiled_ops(&g, &device, &img, 192, 128, 0).unwrap();
+    let plain = floats_to_images(&plain, 1, 96, 256).unwrap().remove(0);
+    let control = diff(&whole, &plain);
+    println!("wgpu tiling with per-tile statistics: {control}/255");
+    assert!(
+        control >= 4,
+        "per-tile statistics differ by only {control}/255"
+    );
+}

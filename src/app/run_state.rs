@@ -3,9 +3,10 @@
 //! studio's event handling.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::model::{UpsampleMode, VggSource};
-use crate::train::{FinishReason, LiveParams, StepStats};
+use crate::train::{FinishReason, GeneratorSnapshot, LiveParams, StepStats};
 
 /// What the current (or last) run is doing.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +69,11 @@ pub struct RunState {
     pub live_applied: Option<(usize, LiveParams)>,
     /// Whether the user asked for a checkpoint (so its arrival is announced).
     pub save_requested: bool,
+    /// The trainer's generator as last sent on request (Convert's live weights).
+    pub live_weights: Option<Arc<GeneratorSnapshot>>,
+    /// A snapshot was asked for and has not arrived; cleared by the answer and by
+    /// anything that ends the run, so no spinner outlives the trainer.
+    pub live_weights_pending: bool,
 }
 
 impl Default for RunState {
@@ -90,6 +96,8 @@ impl Default for RunState {
             live_sent: None,
             live_applied: None,
             save_requested: false,
+            live_weights: None,
+            live_weights_pending: false,
         }
     }
 }
@@ -105,6 +113,11 @@ impl RunState {
                 | RunStatus::Paused
                 | RunStatus::Stopping
         )
+    }
+
+    /// Whether the trainer is stepping or paused, so a command is served now.
+    pub fn is_stepping(&self) -> bool {
+        matches!(self.status, RunStatus::Running | RunStatus::Paused)
     }
 
     /// Steps completed.

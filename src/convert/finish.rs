@@ -90,44 +90,93 @@ pub struct StyleChoice {
     pub match_luminance: bool,
 }
 
-/// Prepares `loaded` (read from `model_path`) for conversion at `choice`. A
-/// fine-tune (a run whose `config.json` names its parent) below 100% interpolates
-/// its weights with the parent's — the parent's style at 0%, as kohya-style
-/// fine-tunes are dialled; any other model blends its output with the photo.
+/// How a style strength is reached for one model. A fine-tune (a run whose
+/// `config.json` names a parent that exists) below 100% interpolates its weights
+/// with the parent's — the parent's style at 0%, as kohya-style fine-tunes are
+/// dialled; any other model blends its output with the photo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StylePlan {
+    /// The parent to interpolate with; `None` when the strength is a photo blend.
+    pub parent: Option<std::path::PathBuf>,
+    choice: StyleChoice,
+}
+
+impl StylePlan {
+    /// The plan for the model read from `model_path` at `choice`.
+    pub fn new(model_path: &std::path::Path, choice: StyleChoice) -> Self {
+        let below_full = choice.strength_percent < 100;
+        Self {
+            parent: crate::model_io::fine_tune_parent(model_path).filter(|_| below_full),
+            choice,
+        }
+    }
+
+    /// The strength the network's weights are at (100 unless interpolated): the
+    /// network's raw output depends on this and the model, never on the rest.
+    pub fn weights_percent(&self) -> u32 {
+        if self.parent.is_some() {
+            self.choice.strength_percent.min(100)
+        } else {
+            100
+        }
+    }
+
+    /// [`crate::convert::ConvertOptions::photo_blend`] for this plan.
+    pub fn photo_blend(&self) -> f32 {
+        if self.parent.is_some() {
+            1.0
+        } else {
+            self.choice.strength_percent.min(100) as f32 / 100.0
+        }
+    }
+
+    /// The generator to run: `generator` itself, or interpolated with the parent.
+    pub fn generator(
+        &self,
+        generator: Generator,
+        device: &burn::tensor::Device,
+    ) -> Result<Generator, crate::model_io::ModelError> {
+        let Some(parent) = &self.parent else {
+            return Ok(generator);
+        };
+        let parent = crate::model_io::load_generator(parent, device, Some(generator.upsample))?;
+        let t = self.weights_percent() as f32 / 100.0;
+        Ok(interpolate_generators(&parent.generator, &generator, t))
+    }
+
+    /// What files converted this way record; `model_blake3` is the model's
+    /// [`crate::interop::params::weights_blake3`] before interpolation.
+    pub fn recipe(&self, model: &str, model_blake3: &str) -> super::recipe::Recipe {
+        super::recipe::Recipe {
+            model: model.to_string(),
+            model_blake3: model_blake3.to_string(),
+            strength_percent: self.choice.strength_percent.min(100),
+            strength_by: if self.parent.is_some() {
+                "weights"
+            } else {
+                "photo-blend"
+            }
+            .to_string(),
+            keep_colors: self.choice.keep_colors,
+            match_luminance: self.choice.match_luminance,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// Prepares `loaded` (read from `model_path`) for conversion at `choice` (see
+/// [`StylePlan`]).
 pub fn styled(
     loaded: crate::model_io::LoadedModel,
     model_path: &std::path::Path,
     choice: StyleChoice,
     device: &burn::tensor::Device,
 ) -> Result<Styled, crate::model_io::ModelError> {
-    let strength = choice.strength_percent.min(100) as f32 / 100.0;
-    let parent = crate::model_io::fine_tune_parent(model_path);
-    let recipe = |by: &str| super::recipe::Recipe {
-        model: loaded.description.clone(),
-        model_blake3: crate::interop::params::weights_blake3(&loaded.generator),
-        strength_percent: choice.strength_percent.min(100),
-        strength_by: by.to_string(),
-        keep_colors: choice.keep_colors,
-        match_luminance: choice.match_luminance,
-        version: env!("CARGO_PKG_VERSION").to_string(),
-    };
-    match parent {
-        Some(parent) if strength < 1.0 => {
-            let parent = crate::model_io::load_generator(&parent, device, Some(loaded.upsample))?;
-            let recipe = recipe("weights");
-            Ok(Styled {
-                generator: interpolate_generators(&parent.generator, &loaded.generator, strength),
-                photo_blend: 1.0,
-                recipe,
-            })
-        }
-        _ => {
-            let recipe = recipe("photo-blend");
-            Ok(Styled {
-                generator: loaded.generator,
-                photo_blend: strength,
-                recipe,
-            })
-        }
-    }
+    let plan = StylePlan::new(model_path, choice);
+    let blake3 = crate::interop::params::weights_blake3(&loaded.generator);
+    Ok(Styled {
+        recipe: plan.recipe(&loaded.description, &blake3),
+        photo_blend: plan.photo_blend(),
+        generator: plan.generator(loaded.generator, device)?,
+    })
 }

@@ -1,5 +1,7 @@
-//! Seam-free tiling on the CPU: the whole-image result, computed one window at a
-//! time so that memory is bounded by one tile.
+//! Seam-free tiling on every device: the whole-image result, computed one window
+//! at a time so that memory is bounded by one tile. The CPU engine runs the
+//! windows on Flex ([`CpuGenerator`]), Burn ops everywhere else ([`OpsWindows`]:
+//! wgpu, where a whole 4K image would not fit the adapter's buffers).
 //!
 //! Two things make plain tiling differ from the whole image: GroupNorm(1, C)
 //! normalises each tile with its own statistics (a tone shift per tile), and the
@@ -21,10 +23,77 @@
 //! least half the overlap away from that tile's cut edges, where reflect padding
 //! differs from the true neighbourhood.
 
+use burn::tensor::Device;
 use image::RgbImage;
 
+use crate::model::Generator;
 use crate::model::cpu::kernels::{Map, Moments};
 use crate::model::cpu::{CpuGenerator, NORM_LAYERS, Window};
+use crate::tensor_image::{ReadbackError, images_to_tensor};
+
+/// Runs the generator on one window of the whole image.
+pub(crate) trait WindowRunner {
+    /// `[3, h, w]` floats in [-1, 1] of window `(y, x)` of `img`, or `None` when
+    /// the pass stopped early ([`Window::stop_after`]).
+    fn run(
+        &self,
+        img: &RgbImage,
+        y: Span,
+        x: Span,
+        win: &mut Window,
+    ) -> Result<Option<Vec<f32>>, ReadbackError>;
+}
+
+impl WindowRunner for CpuGenerator {
+    fn run(
+        &self,
+        img: &RgbImage,
+        y: Span,
+        x: Span,
+        win: &mut Window,
+    ) -> Result<Option<Vec<f32>>, ReadbackError> {
+        let stops = win.stop_after.is_some();
+        let out = self.forward(crop_map(img, x, y), Some(win));
+        Ok((!stops).then_some(out.data))
+    }
+}
+
+/// The generator's Burn ops on `device` (any backend), one window at a time.
+pub(crate) struct OpsWindows<'a> {
+    /// The network.
+    pub generator: &'a Generator,
+    /// Where it runs.
+    pub device: &'a Device,
+}
+
+impl WindowRunner for OpsWindows<'_> {
+    fn run(
+        &self,
+        img: &RgbImage,
+        y: Span,
+        x: Span,
+        win: &mut Window,
+    ) -> Result<Option<Vec<f32>>, ReadbackError> {
+        let crop = image::imageops::crop_imm(
+            img,
+            x.start as u32,
+            y.start as u32,
+            (x.end - x.start) as u32,
+            (y.end - y.start) as u32,
+        )
+        .to_image();
+        let input = images_to_tensor(std::slice::from_ref(&crop), self.device);
+        match self.generator.forward_window(input, win)? {
+            None => Ok(None),
+            Some(out) => out
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .map(Some)
+                .map_err(|e| ReadbackError(format!("{e:?}"))),
+        }
+    }
+}
 
 /// One tile along an axis: the window `[start, end)` and its share `[own0, own1)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,21 +162,19 @@ fn crop_map(img: &RgbImage, x: Span, y: Span) -> Map {
     m
 }
 
-/// Runs every tile once with `stats`; writes each tile's share of the output into
-/// `out` (`[3, H, W]` floats) when given; returns the moments gathered.
 /// Runs every tile once, normalising the first `stats.len()` norm layers with
 /// those whole-image statistics, and returns the moments gathered over the
 /// tiles' shares (a partition: whole-image moments). With `stop_after` each tile
 /// stops after that norm layer; otherwise each tile's share of the output is
 /// written into `out` (`[3, H, W]` floats).
 fn pass(
-    g: &CpuGenerator,
+    g: &impl WindowRunner,
     img: &RgbImage,
     grid: &[(Span, Span)],
     stats: &[Moments],
     stop_after: Option<usize>,
     mut out: Option<&mut [f32]>,
-) -> Vec<Moments> {
+) -> Result<Vec<Moments>, ReadbackError> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let mut total = vec![Moments::default(); NORM_LAYERS];
     for &(y, x) in grid {
@@ -124,22 +191,28 @@ fn pass(
             ],
             record: vec![Moments::default(); NORM_LAYERS],
         };
-        let res = g.forward(crop_map(img, x, y), Some(&mut win));
+        let res = g.run(img, y, x, &mut win)?;
         for (t, r) in total.iter_mut().zip(&win.record) {
             *t = t.merge(*r);
         }
-        if let (Some(out), None) = (out.as_deref_mut(), stop_after) {
-            let tw = res.w;
+        if let (Some(out), Some(res)) = (out.as_deref_mut(), res) {
+            let (tw, th) = (x.end - x.start, y.end - y.start);
+            if res.len() != 3 * th * tw {
+                return Err(ReadbackError(format!(
+                    "a {tw}x{th} tile returned {} values",
+                    res.len()
+                )));
+            }
             for c in 0..3 {
                 for gy in y.own0..y.own1 {
-                    let src = &res.data[c * res.plane() + (gy - y.start) * tw..][..tw];
+                    let src = &res[c * th * tw + (gy - y.start) * tw..][..tw];
                     let dst = &mut out[c * h * w + gy * w..][..w];
                     dst[x.own0..x.own1].copy_from_slice(&src[x.own0 - x.start..x.own1 - x.start]);
                 }
             }
         }
     }
-    total
+    Ok(total)
 }
 
 /// Converts `img` (already padded as the whole-image path pads it) tile by tile.
@@ -147,13 +220,16 @@ fn pass(
 /// statistics, one gathering pass each (a pass stops at its layer, so early
 /// layers are cheap; all 24 cost about 5 whole-network passes), the rest each
 /// tile's own. Returns `[3, H, W]` floats in [-1, 1].
-pub fn convert_tiled(
-    g: &CpuGenerator,
+///
+/// # Errors
+/// A value that cannot be read back from the device.
+pub(crate) fn convert_tiled_with(
+    g: &impl WindowRunner,
     img: &RgbImage,
     tile: usize,
     overlap: usize,
     exact_layers: usize,
-) -> Vec<f32> {
+) -> Result<Vec<f32>, ReadbackError> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let grid: Vec<(Span, Span)> = spans(h, tile, overlap)
         .into_iter()
@@ -161,12 +237,45 @@ pub fn convert_tiled(
         .collect();
     let mut stats = Vec::new();
     for layer in 0..exact_layers.min(NORM_LAYERS) {
-        let gathered = pass(g, img, &grid, &stats, Some(layer), None);
+        let gathered = pass(g, img, &grid, &stats, Some(layer), None)?;
         stats.push(gathered[layer]);
     }
     let mut out = vec![0f32; 3 * h * w];
-    pass(g, img, &grid, &stats, None, Some(&mut out));
-    out
+    pass(g, img, &grid, &stats, None, Some(&mut out))?;
+    Ok(out)
+}
+
+/// [`convert_tiled_with`] the CPU engine.
+///
+/// # Errors
+/// None in practice (the engine's values are in host memory already).
+pub fn convert_tiled(
+    g: &CpuGenerator,
+    img: &RgbImage,
+    tile: usize,
+    overlap: usize,
+    exact_layers: usize,
+) -> Result<Vec<f32>, ReadbackError> {
+    convert_tiled_with(g, img, tile, overlap, exact_layers)
+}
+
+/// [`convert_tiled_with`] Burn ops on `device`.
+///
+/// # Errors
+/// A value that cannot be read back from the device.
+pub fn convert_tiled_ops(
+    g: &Generator,
+    device: &Device,
+    img: &RgbImage,
+    tile: usize,
+    overlap: usize,
+    exact_layers: usize,
+) -> Result<Vec<f32>, ReadbackError> {
+    let runner = OpsWindows {
+        generator: g,
+        device,
+    };
+    convert_tiled_with(&runner, img, tile, overlap, exact_layers)
 }
 #[cfg(test)]
 mod tests {

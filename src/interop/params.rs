@@ -60,8 +60,13 @@ pub fn copy_params<M: Module>(from: &M, into: M) -> M {
 /// BLAKE3 over every parameter's path, shape and little-endian values, in visit
 /// order: equal for equal weights whatever file they were read from.
 pub fn weights_blake3<M: Module>(module: &M) -> String {
+    params_blake3(&collect_params(module))
+}
+
+/// [`weights_blake3`] of parameters already read out (no second device read-back).
+pub fn params_blake3(params: &[NamedParam]) -> String {
     let mut hasher = blake3::Hasher::new();
-    for p in collect_params(module) {
+    for p in params {
         hasher.update(p.path.as_bytes());
         for d in &p.shape {
             hasher.update(&(*d as u64).to_le_bytes());

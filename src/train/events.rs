@@ -1,7 +1,7 @@
 //! The plain-data messages between a trainer and whoever drives it (CLI or GUI).
 //!
 //! Commands go in over a channel and are applied between steps; events come out.
-//! No tensor or device ever crosses: images are RGB bytes.
+//! No tensor or device ever crosses: images are RGB bytes, weights host `f32`s.
 
 use std::path::PathBuf;
 
@@ -24,6 +24,8 @@ pub enum TrainCommand {
     SaveNow,
     /// Replace learning rates and loss weights from the next step on.
     SetLive(LiveParams),
+    /// Send the generator's current weights ([`TrainEvent::Snapshot`]).
+    Snapshot,
 }
 
 /// Training phase.
@@ -240,6 +242,9 @@ pub enum TrainEvent {
         /// Steps done.
         step: usize,
     },
+    /// The generator's weights now, in answer to [`TrainCommand::Snapshot`].
+    /// Shared: a copy of ~2 M floats is made once, not per clone.
+    Snapshot(std::sync::Arc<super::snapshot::GeneratorSnapshot>),
     /// Something worth telling that does not stop the run.
     Warning(String),
     /// What stopped the run; the last good checkpoint is kept. Shared, so the

@@ -23,6 +23,7 @@ use super::run_dir::{
     point_latest_at, read_json, remove_leftovers, sample_file_name, set_aside_broken,
     skipped_warning, verify_checkpoint, write_json,
 };
+use super::snapshot::GeneratorSnapshot;
 use super::step::Networks;
 use crate::data::cache::save_png_atomic;
 use crate::data::loader::DataError;
@@ -772,6 +773,11 @@ impl Trainer {
                     }
                     TrainCommand::SaveNow => {
                         self.save_checkpoint()?;
+                    }
+                    TrainCommand::Snapshot => {
+                        self.send(TrainEvent::Snapshot(std::sync::Arc::new(
+                            GeneratorSnapshot::capture(&self.nets.generator.valid(), self.step),
+                        )));
                     }
                     TrainCommand::SetLive(live) => {
                         if let Err(e) = self.set_live(live) {

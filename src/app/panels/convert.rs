@@ -10,7 +10,7 @@ use crate::app::downloads::Downloads;
 use crate::download::ItemKind;
 use eframe::egui;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -62,6 +62,7 @@ enum SlotResult {
         image: Arc<RgbImage>,
         texture: TiledTexture,
         ms: f64,
+        network_ran: bool,
         recipe: Recipe,
     },
     Failed {
@@ -113,6 +114,9 @@ pub struct ConvertPanel {
     batch_failures: Vec<(PathBuf, String)>,
     /// The conversion thread's device, once it has one.
     pub device: Option<String>,
+    /// Photo sides already converted with live weights of the run in this folder:
+    /// a restyle (colours, strength) of those keeps the weights they showed.
+    live_converted: (Option<PathBuf>, HashSet<(u64, Slot)>),
 }
 
 /// Whether `path` looks like a model file.
@@ -133,15 +137,6 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| path.display().to_string())
-}
-
-/// The spec of an imported file.
-pub fn imported_spec(path: &Path) -> ModelSpec {
-    ModelSpec {
-        path: path.to_path_buf(),
-        upsample: None,
-        label: format!("{} (imported)", file_name(path)),
-    }
 }
 
 impl ConvertPanel {
@@ -286,6 +281,7 @@ impl ConvertPanel {
                         image: converted.image,
                         texture,
                         ms: converted.millis,
+                        network_ran: converted.network_ran,
                         recipe: converted.recipe,
                     },
                 );
@@ -324,18 +320,41 @@ impl ConvertPanel {
         &self.batch_failures
     }
 
-    /// The spec a choice stands for now.
+    /// The spec a choice stands for now. While the run is active that is the
+    /// trainer's current generator (a snapshot it sent on request), never an older
+    /// checkpoint; once it has ended, its newest checkpoint (the same weights).
     pub fn resolve(choice: &ModelChoice, run: &RunState) -> Result<ModelSpec, String> {
         match choice {
             ModelChoice::Spec(s) => Ok(s.clone()),
+            ModelChoice::ActiveRun if run.is_active() => match (&run.live_weights, &run.run_dir) {
+                (Some(snapshot), Some(dir)) => Ok(ModelSpec::live(dir, snapshot.clone())),
+                _ if run.live_weights_pending => {
+                    Err("Fetching the trainer's current weights...".into())
+                }
+                _ if !run.is_stepping() => Err("The run has not started stepping yet.".into()),
+                _ => Err("Asking the trainer for its current weights...".into()),
+            },
             ModelChoice::ActiveRun => match &run.latest_checkpoint {
                 Some((step, dir)) => Ok(ModelSpec {
                     path: dir.join(files::GENERATOR),
                     upsample: Some(run.upsample),
                     label: format!("Active run - latest checkpoint, step {step}"),
+                    snapshot: None,
                 }),
-                None => Err("The active run has no checkpoint yet.".into()),
+                None => Err("The run ended without a checkpoint.".into()),
             },
+        }
+    }
+
+    /// What the active-run entry of a model picker says.
+    fn active_run_label(run: &RunState) -> String {
+        match (&run.live_weights, &run.latest_checkpoint) {
+            (Some(s), _) if run.is_active() => {
+                format!("Active run - live weights, step {}", s.step)
+            }
+            (None, _) if run.is_active() => "Active run - live weights".to_string(),
+            (_, Some((step, _))) => format!("Active run - latest checkpoint, step {step}"),
+            (_, None) => "Active run - no checkpoint".to_string(),
         }
     }
 
@@ -353,11 +372,7 @@ impl ConvertPanel {
     ) -> Vec<(ModelChoice, String)> {
         let mut choices = Vec::new();
         if run.run_dir.is_some() {
-            let label = match &run.latest_checkpoint {
-                Some((step, _)) => format!("Active run - latest checkpoint, step {step}"),
-                None => "Active run - no checkpoint yet".to_string(),
-            };
-            choices.push((ModelChoice::ActiveRun, label));
+            choices.push((ModelChoice::ActiveRun, Self::active_run_label(run)));
         }
         for r in runs {
             for ck in r.checkpoints.iter().rev() {
@@ -367,7 +382,7 @@ impl ConvertPanel {
             }
         }
         for p in &settings.convert.imported {
-            let spec = imported_spec(p);
+            let spec = ModelSpec::imported(p);
             let label = spec.label.clone();
             choices.push((ModelChoice::Spec(spec), label));
         }
@@ -377,10 +392,7 @@ impl ConvertPanel {
     fn choice_label(choice: &Option<ModelChoice>, run: &RunState) -> String {
         match choice {
             None => "(choose a model)".into(),
-            Some(ModelChoice::ActiveRun) => match &run.latest_checkpoint {
-                Some((step, _)) => format!("Active run - latest checkpoint, step {step}"),
-                None => "Active run - no checkpoint yet".to_string(),
-            },
+            Some(ModelChoice::ActiveRun) => Self::active_run_label(run),
             Some(ModelChoice::Spec(s)) => s.label.clone(),
         }
     }
@@ -423,18 +435,22 @@ impl ConvertPanel {
         out
     }
 
-    /// Asks for what the selected photo still needs (decode, conversions). Call once per frame.
+    /// Asks for what the selected photo still needs (decode, conversions, the
+    /// trainer's current weights). Call once per frame.
     pub fn reconcile(
         &mut self,
         settings: &Settings,
         run: &RunState,
         runs: &[RunInfo],
-    ) -> Vec<WorkerRequest> {
+    ) -> Vec<UiCommand> {
         if self.model_a.is_none() {
             let choices = Self::choices(settings, run, runs);
             let preferred = choices
                 .iter()
-                .find(|(c, _)| *c == ModelChoice::ActiveRun && run.latest_checkpoint.is_some())
+                .find(|(c, _)| {
+                    *c == ModelChoice::ActiveRun
+                        && (run.is_active() || run.latest_checkpoint.is_some())
+                })
                 .or_else(|| {
                     choices
                         .iter()
@@ -443,46 +459,100 @@ impl ConvertPanel {
             self.model_a = preferred.map(|(c, _)| c.clone());
         }
         let mut out = Vec::new();
+        let shown = [
+            self.model_a.as_ref(),
+            self.model_b.as_ref().filter(|_| self.compare_models),
+        ];
         let Some(photo) = self.photos.iter_mut().find(|p| Some(p.id) == self.selected) else {
             return out;
         };
         if matches!(photo.original, Original::NotLoaded) {
             photo.original = Original::Decoding;
-            out.push(WorkerRequest::Images(ImageRequest::DecodePhoto {
-                id: photo.id,
-                path: photo.path.clone(),
-            }));
+            out.push(UiCommand::Worker(WorkerRequest::Images(
+                ImageRequest::DecodePhoto {
+                    id: photo.id,
+                    path: photo.path.clone(),
+                },
+            )));
         }
         let Original::Ready(rgb, _) = &photo.original else {
             return out;
         };
-        let slots = [
-            (Slot::A, self.model_a.as_ref()),
-            (
-                Slot::B,
-                self.model_b.as_ref().filter(|_| self.compare_models),
-            ),
-        ];
-        for (slot, choice) in slots {
+        // A side that shows the active run and has no result of it yet converts
+        // with the trainer's weights of now: older ones are refreshed first. A
+        // result already shown stays until "Use step N" (or a new snapshot).
+        let live_stale = run.is_stepping()
+            && run
+                .live_weights
+                .as_ref()
+                .is_none_or(|s| s.step < run.step());
+        let mut want_snapshot = false;
+        if self.live_converted.0 != run.run_dir {
+            self.live_converted = (run.run_dir.clone(), HashSet::new());
+        }
+        for (slot, choice) in [Slot::A, Slot::B].into_iter().zip(shown) {
+            if choice == Some(&ModelChoice::ActiveRun)
+                && live_stale
+                && !self.live_converted.1.contains(&(photo.id, slot))
+            {
+                want_snapshot = true;
+                continue;
+            }
             let Some(spec) = choice.and_then(|c| Self::resolve(c, run).ok()) else {
                 continue;
             };
+            if spec.snapshot.is_some() {
+                self.live_converted.1.insert((photo.id, slot));
+            }
             if photo.results.get(&slot).map(SlotResult::model) == Some(&spec) {
                 continue;
             }
             photo
                 .results
                 .insert(slot, SlotResult::Pending(spec.clone()));
-            out.push(WorkerRequest::Convert(ConvertRequest {
+            out.push(UiCommand::Worker(WorkerRequest::Convert(ConvertRequest {
                 id: photo.id,
                 slot,
                 model: spec,
                 image: rgb.clone(),
                 style: settings.convert.style(),
                 device: settings.device.clone(),
-            }));
+            })));
+        }
+        if want_snapshot && !run.live_weights_pending {
+            out.push(UiCommand::Train(TrainCommand::Snapshot));
         }
         out
+    }
+
+    /// Which step the active run's live weights are from, and a way to take newer ones.
+    fn live_weights_ui(ui: &mut Ui, run: &RunState, out: &mut Vec<UiCommand>) {
+        if !run.is_active() {
+            return;
+        }
+        ui.horizontal_wrapped(|ui| {
+            if run.live_weights_pending {
+                ui.spinner();
+                ui.label("Fetching the trainer's current weights...");
+                return;
+            }
+            let Some(snapshot) = &run.live_weights else {
+                return;
+            };
+            let now = run.step();
+            if snapshot.step < now {
+                ui.label(format!("Weights of step {}", snapshot.step));
+                if ui
+                    .button(format!("Use step {now}"))
+                    .on_hover_text("Take the generator as it is now and convert again")
+                    .clicked()
+                {
+                    out.push(UiCommand::Train(TrainCommand::Snapshot));
+                }
+            } else {
+                ui.weak(format!("Weights of step {} (current)", snapshot.step));
+            }
+        });
     }
 
     /// The left column: photos, models, actions.
@@ -571,17 +641,8 @@ impl ConvertPanel {
                 .id_salt("published-models")
                 .show(ui, |ui| downloads.offer_ui(ui, ItemKind::Generator, out));
         }
-        if self.model_a == Some(ModelChoice::ActiveRun) && run.latest_checkpoint.is_none() {
-            ui.horizontal_wrapped(|ui| {
-                ui.label("The active run has no checkpoint yet.");
-                let can_save = run.is_active();
-                if ui
-                    .add_enabled(can_save, egui::Button::new("Save a checkpoint now"))
-                    .clicked()
-                {
-                    out.push(UiCommand::Train(TrainCommand::SaveNow));
-                }
-            });
+        if self.model_a == Some(ModelChoice::ActiveRun) {
+            Self::live_weights_ui(ui, run, out);
         }
         ui.horizontal(|ui| {
             if ui
@@ -613,7 +674,9 @@ impl ConvertPanel {
                         ui.selectable_value(&mut b, Some(c.clone()), label);
                     }
                 });
-            self.model_b = b;
+            if b != self.model_b {
+                self.model_b = b;
+            }
         }
         let strength = ui
             .add(
@@ -711,8 +774,21 @@ impl ConvertPanel {
         for &slot in slots {
             let tag = if slot == Slot::A { "A" } else { "B" };
             match photo.results.get(&slot) {
-                Some(SlotResult::Done { model, ms, .. }) => {
-                    ui.label(format!("After ({tag}): {} in {:.0} ms", model.label, ms));
+                Some(SlotResult::Done {
+                    model,
+                    ms,
+                    network_ran,
+                    ..
+                }) => {
+                    let how = if *network_ran {
+                        "converted"
+                    } else {
+                        "restyled (network output reused)"
+                    };
+                    ui.label(format!(
+                        "After ({tag}): {}, {how} in {ms:.0} ms",
+                        model.label
+                    ));
                     let stem = photo
                         .path
                         .file_stem()

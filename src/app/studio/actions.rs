@@ -48,6 +48,9 @@ impl StudioApp {
                 if c == TrainCommand::SaveNow {
                     self.training.run.save_requested = true;
                 }
+                if c == TrainCommand::Snapshot {
+                    self.training.run.live_weights_pending = true;
+                }
                 self.worker
                     .send(WorkerRequest::Training(TrainingRequest::Control(c)));
             }

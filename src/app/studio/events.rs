@@ -129,6 +129,7 @@ impl StudioApp {
                 self.training.run.status = RunStatus::Finished(FinishReason::Failed);
             }
             WorkerEvent::TrainingClosed => {
+                self.training.run.live_weights_pending = false;
                 if self.training.run.is_active() {
                     self.training.run.status = RunStatus::Finished(FinishReason::Failed);
                 }
@@ -142,6 +143,7 @@ impl StudioApp {
                     self.toasts.push(Level::Info, "A run is already active.");
                 }
                 Refusal::NoActiveRun => {
+                    self.training.run.live_weights_pending = false;
                     if self.training.run.is_active() {
                         self.training.run.status = RunStatus::Finished(FinishReason::Failed);
                     }
@@ -375,6 +377,10 @@ impl StudioApp {
                     run.status = RunStatus::Running;
                 }
             }
+            TrainEvent::Snapshot(snapshot) => {
+                run.live_weights_pending = false;
+                run.live_weights = Some(snapshot);
+            }
             TrainEvent::Warning(msg) => self.toasts.push(Level::Warning, msg),
             TrainEvent::Error(error) => {
                 let text = error.to_string();
@@ -410,6 +416,8 @@ impl StudioApp {
                 };
                 self.toasts.push(level, text);
                 run.status = RunStatus::Finished(reason);
+                // The final checkpoint holds these weights now; the trainer answers no more.
+                run.live_weights_pending = false;
             }
         }
     }

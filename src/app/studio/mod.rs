@@ -219,11 +219,15 @@ impl StudioApp {
         self.handle_dropped_files(&ctx);
         let mut out = std::mem::take(&mut self.pending);
         self.draw(ui, &mut out);
-        for request in
-            self.convert
-                .reconcile(&self.settings, &self.training.run, &self.training.runs)
-        {
-            out.push(UiCommand::Worker(request));
+        // Only while Convert is shown: a conversion (or a snapshot of the trainer's
+        // weights) nobody looks at would take CPU from training, and the weights it
+        // showed would be stale by the time Convert is opened.
+        if self.settings.tab == Tab::Convert {
+            out.extend(self.convert.reconcile(
+                &self.settings,
+                &self.training.run,
+                &self.training.runs,
+            ));
         }
         self.sync_live(&ctx);
         self.toasts.show(&ctx);

@@ -1,6 +1,8 @@
 //! `p2a-convert`: converts photos for the compare view on its own device, keeping a
-//! few loaded generators. A newer request for the same photo and side replaces a
-//! queued older one (latest value wins). Every request is answered, also when the
+//! few loaded generators and the network's last outputs, so that changing only a
+//! finishing touch (colours, brightness, a photo-blend strength) does not run the
+//! network again. A newer request for the same photo and side replaces a queued
+//! older one (latest value wins). Every request is answered, also when the
 //! conversion panics.
 
 use std::collections::VecDeque;
@@ -9,18 +11,36 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
+use image::RgbImage;
+
 use super::protocol::{
-    ConvertRequest, Converted, ModelSpec, TiledPixels, WorkerError, WorkerEvent,
+    ConvertRequest, Converted, ModelSpec, Slot, TiledPixels, WorkerError, WorkerEvent,
 };
 use super::{EventSink, spawn_named};
-use crate::convert::finish::{StyleChoice, styled};
-use crate::convert::{ConvertOptions, convert_image};
+use crate::convert::finish::{StyleChoice, StylePlan};
+use crate::convert::{ConvertOptions, finishing_touches, network_output};
 use crate::device::{DeviceSetting, SelectedDevice};
+use crate::interop::params::weights_blake3;
 use crate::model::Generator;
-use crate::model_io::{LoadedModel, load_generator};
+use crate::model_io::{LoadedModel, ModelError, load_generator};
 
 /// Loaded generators kept by the conversion thread.
 const MODEL_CACHE_SIZE: usize = 4;
+
+/// Raw network outputs kept (a 4K output is 24 MB).
+const RAW_CACHE_SIZE: usize = 4;
+
+/// Opens the model `spec` names on `device`: a trainer's snapshot, or a file.
+pub(crate) fn open_model(spec: &ModelSpec, device: &Device) -> Result<LoadedModel, ModelError> {
+    match &spec.snapshot {
+        Some(snapshot) => Ok(LoadedModel {
+            generator: snapshot.build(device),
+            description: spec.label.clone(),
+            upsample: snapshot.upsample,
+        }),
+        None => load_generator(&spec.path, device, spec.upsample),
+    }
+}
 
 /// Starts the conversion thread.
 pub(crate) fn spawn(sink: EventSink) -> Sender<ConvertRequest> {
@@ -60,13 +80,40 @@ pub(crate) fn options_for_backend(
     }
 }
 
-/// Generators loaded on the conversion thread's device.
+/// A generator loaded on the conversion thread's device, with its weights' hash
+/// (computed once: it is read back from the device).
+struct CachedModel {
+    spec: ModelSpec,
+    generator: Generator,
+    blake3: String,
+}
+
+/// What a raw network output depends on.
+#[derive(Debug, Clone, PartialEq)]
+struct RawKey {
+    photo: u64,
+    slot: Slot,
+    model: ModelSpec,
+    device: DeviceSetting,
+    weights_percent: u32,
+}
+
+/// Generators and raw outputs kept on the conversion thread.
 struct ModelCache {
     device: Option<(DeviceSetting, SelectedDevice)>,
-    models: Vec<(ModelSpec, Generator)>,
+    models: Vec<CachedModel>,
+    raw: Vec<(RawKey, Arc<RgbImage>)>,
 }
 
 impl ModelCache {
+    fn new() -> Self {
+        Self {
+            device: None,
+            models: Vec::new(),
+            raw: Vec::new(),
+        }
+    }
+
     /// The device for `setting`, created (and reported, with any fallback) when it
     /// changes.
     fn device(&mut self, setting: &DeviceSetting, sink: &EventSink) -> SelectedDevice {
@@ -85,28 +132,57 @@ impl ModelCache {
         }
     }
 
-    fn generator(&mut self, spec: &ModelSpec, device: &Device) -> Result<Generator, WorkerError> {
-        let same = |s: &ModelSpec| s.path == spec.path && s.upsample == spec.upsample;
-        if let Some(pos) = self.models.iter().position(|(s, _)| same(s)) {
+    /// The generator `spec` names and its hash, loaded once and kept (most
+    /// recently used last).
+    fn generator(
+        &mut self,
+        spec: &ModelSpec,
+        device: &Device,
+    ) -> Result<(Generator, String), WorkerError> {
+        // Labels are for people; the weights are what the path, rule and snapshot say.
+        let same = |s: &ModelSpec| {
+            s.path == spec.path && s.upsample == spec.upsample && s.snapshot == spec.snapshot
+        };
+        if let Some(pos) = self.models.iter().position(|m| same(&m.spec)) {
             let entry = self.models.remove(pos);
-            let g = entry.1.clone();
+            let found = (entry.generator.clone(), entry.blake3.clone());
             self.models.push(entry);
-            return Ok(g);
+            return Ok(found);
         }
-        let loaded = load_generator(&spec.path, device, spec.upsample)?;
-        self.models.push((spec.clone(), loaded.generator.clone()));
+        let loaded = open_model(spec, device)?;
+        let blake3 = match &spec.snapshot {
+            Some(snapshot) => snapshot.blake3.clone(),
+            None => weights_blake3(&loaded.generator),
+        };
+        self.models.push(CachedModel {
+            spec: spec.clone(),
+            generator: loaded.generator.clone(),
+            blake3: blake3.clone(),
+        });
         if self.models.len() > MODEL_CACHE_SIZE {
             self.models.remove(0);
         }
-        Ok(loaded.generator)
+        Ok((loaded.generator, blake3))
+    }
+
+    fn raw_output(&self, key: &RawKey) -> Option<Arc<RgbImage>> {
+        self.raw
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, r)| r.clone())
+    }
+
+    fn keep_raw_output(&mut self, key: RawKey, raw: Arc<RgbImage>) {
+        self.raw.retain(|(k, _)| k != &key);
+        self.raw.push((key, raw));
+        if self.raw.len() > RAW_CACHE_SIZE {
+            self.raw.remove(0);
+        }
     }
 }
 
 fn run(rx: &Receiver<ConvertRequest>, sink: &EventSink) {
-    let mut cache = ModelCache {
-        device: None,
-        models: Vec::new(),
-    };
+    let mut cache = ModelCache::new();
     let mut pending: VecDeque<ConvertRequest> = VecDeque::new();
     loop {
         if pending.is_empty() {
@@ -134,6 +210,7 @@ fn run(rx: &Receiver<ConvertRequest>, sink: &EventSink) {
         let result = outcome.unwrap_or_else(|payload| {
             // A panic may leave a model half-used: drop them all.
             cache.models.clear();
+            cache.raw.clear();
             Err(WorkerError::crashed("conversion", payload.as_ref()))
         });
         sink.send(WorkerEvent::Converted {
@@ -151,46 +228,131 @@ fn convert_one(
     sink: &EventSink,
 ) -> Result<Converted, WorkerError> {
     let selected = cache.device(&request.device, sink);
-    let generator = cache.generator(&request.model, &selected.device)?;
-    let loaded = LoadedModel {
-        upsample: generator.upsample,
-        generator,
-        description: request.model.label.clone(),
+    let (generator, blake3) = cache.generator(&request.model, &selected.device)?;
+    let plan = StylePlan::new(&request.model.path, request.style);
+    let options = options_for_backend(&request.style, plan.photo_blend(), selected.is_gpu_backend);
+    let key = RawKey {
+        photo: request.id,
+        slot: request.slot,
+        model: request.model.clone(),
+        device: request.device.clone(),
+        weights_percent: plan.weights_percent(),
     };
-    // Parent weights for a fine-tune's strength come from disk each time: a strength
-    // change is rare next to conversions at one strength, which the cache serves.
-    let styled = styled(loaded, &request.model.path, request.style, &selected.device)?;
-    let options = options_for_backend(&request.style, styled.photo_blend, selected.is_gpu_backend);
     let started = std::time::Instant::now();
-    let out = convert_image(
-        &styled.generator,
-        &request.image,
-        &options,
-        &selected.device,
-    )?;
+    let (raw, network_ran) = match cache.raw_output(&key) {
+        Some(raw) => (raw, false),
+        None => {
+            // Parent weights for a fine-tune's strength come from disk each time: a
+            // strength change is rare next to conversions at one strength.
+            let generator = plan.generator(generator, &selected.device)?;
+            let raw = Arc::new(network_output(
+                &generator,
+                &request.image,
+                &options,
+                &selected.device,
+            )?);
+            cache.keep_raw_output(key, raw.clone());
+            (raw, true)
+        }
+    };
+    let out = finishing_touches(&raw, &request.image, &options);
     let millis = started.elapsed().as_secs_f64() * 1e3;
     let pixels = TiledPixels::from_rgb(&out);
     Ok(Converted {
         image: Arc::new(out),
         pixels,
         millis,
-        recipe: styled.recipe,
+        network_ran,
+        recipe: plan.recipe(&request.model.label, &blake3),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::convert::finish::{interpolate_generators, keep_photo_colors};
+    use crate::model::{GeneratorConfig, UpsampleMode};
+    use crate::model_io::write_model_dir;
+    use crate::train::run_dir::{ModelOrigin, write_json};
+    use crate::train::{ParentModel, TrainConfig};
+
+    /// The network runs again exactly when its output would change: a colour choice
+    /// or a photo blend reuses it; a fine-tune's strength (its weights) or another
+    /// photo does not.
+    #[test]
+    fn only_finishing_touches_reuse_the_network_output() {
+        let root = tempfile::tempdir().unwrap();
+        let device = Device::flex();
+        let write = |name: &str| {
+            let dir = root.path().join(name);
+            write_model_dir(
+                GeneratorConfig::new().init(&device),
+                &dir,
+                UpsampleMode::AlignCorners,
+                ModelOrigin::Trained,
+            )
+            .unwrap()
+        };
+        let (parent, child) = (write("parent"), write("child"));
+        let config = TrainConfig {
+            parent: Some(ParentModel {
+                path: parent.clone(),
+                weights_blake3: String::new(),
+                description: "parent".into(),
+            }),
+            ..TrainConfig::default()
+        };
+        write_json(&child.join("config.json"), &config).unwrap();
+        let photo = Arc::new(RgbImage::from_fn(40, 32, |x, y| {
+            image::Rgb([(x * 6) as u8, (y * 7) as u8, 90])
+        }));
+        let request = |id: u64, strength_percent: u32, keep_colors: bool| ConvertRequest {
+            id,
+            slot: Slot::A,
+            model: ModelSpec::imported(&child),
+            image: photo.clone(),
+            style: StyleChoice {
+                strength_percent,
+                keep_colors,
+                match_luminance: false,
+            },
+            device: DeviceSetting::Cpu,
+        };
+        let (sink, _events) = EventSink::channel();
+        let mut cache = ModelCache::new();
+        let mut convert = |r: ConvertRequest| convert_one(&mut cache, &r, &sink).unwrap();
+
+        let full = convert(request(1, 100, false));
+        assert!(full.network_ran);
+        let kept = convert(request(1, 100, true));
+        assert!(!kept.network_ran, "a colour choice reuses the output");
+        assert_eq!(*kept.image, keep_photo_colors(&full.image, &photo));
+
+        let half = convert(request(1, 50, false));
+        assert!(
+            half.network_ran,
+            "a fine-tune's strength changes its weights"
+        );
+        let open = |p: &std::path::Path| load_generator(p, &device, None).unwrap().generator;
+        let mixed = interpolate_generators(&open(&parent), &open(&child), 0.5);
+        let expected = crate::convert::convert_image(
+            &mixed,
+            &photo,
+            &options_for_backend(&request(1, 50, false).style, 1.0, false),
+            &device,
+        )
+        .unwrap();
+        assert_eq!(*half.image, expected);
+        assert!(!convert(request(1, 50, true)).network_ran);
+        assert!(convert(request(2, 50, true)).network_ran, "another photo");
+    }
 
     /// Conversion reports the device it got, and why it is not the one asked
     /// for, exactly like training does.
     #[test]
     fn the_conversion_device_and_its_fallback_are_reported() {
         let (sink, events) = EventSink::channel();
-        let mut cache = ModelCache {
-            device: None,
-            models: Vec::new(),
-        };
+        let mut cache = ModelCache::new();
         let asked = DeviceSetting::Gpu {
             adapter: Some("no such adapter".to_string()),
         };

@@ -324,16 +324,8 @@ fn check_vgg(explicit: Option<PathBuf>) -> VggStatus {
 /// imported, not later when a photo is converted with it.
 fn check_model(path: &Path) -> Result<CheckedModel, WorkerError> {
     let loaded = load_generator(path, &Device::flex(), None)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| path.display().to_string());
     Ok(CheckedModel {
-        spec: ModelSpec {
-            path: path.to_path_buf(),
-            upsample: None,
-            label: format!("{name} (imported)"),
-        },
+        spec: ModelSpec::imported(path),
         description: loaded.description,
     })
 }
@@ -348,7 +340,7 @@ fn run_batch(
     sink: &EventSink,
 ) -> Result<BatchSummary, WorkerError> {
     let selected = device.create();
-    let loaded = load_generator(&model.path, &selected.device, model.upsample)?;
+    let loaded = super::convert::open_model(model, &selected.device)?;
     let styled = styled(loaded, &model.path, *style, &selected.device)?;
     let jobs = plan_jobs(&[input.to_path_buf()], output, None);
     if jobs.is_empty() {

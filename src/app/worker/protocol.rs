@@ -27,7 +27,7 @@ use crate::interop::WeightsError;
 use crate::model::UpsampleMode;
 use crate::model_io::ModelError;
 use crate::train::run_dir::{RunDirError, RunHistory, RunInfo, RunListing};
-use crate::train::{Duration, TrainCommand, TrainConfig, TrainEvent};
+use crate::train::{Duration, GeneratorSnapshot, TrainCommand, TrainConfig, TrainEvent};
 
 /// Thumbnail bounding box in pixels.
 pub(crate) const THUMBNAIL_SIDE: u32 = 96;
@@ -203,15 +203,43 @@ pub struct ModelSpec {
     pub upsample: Option<UpsampleMode>,
     /// Human-readable name shown beside results.
     pub label: String,
+    /// A running trainer's current weights: used instead of reading `path` (then
+    /// the run folder, where a fine-tune's parent is found).
+    pub snapshot: Option<Arc<GeneratorSnapshot>>,
 }
 
 impl ModelSpec {
+    /// The spec of a model file or folder the user imported.
+    pub fn imported(path: &std::path::Path) -> Self {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| path.display().to_string());
+        Self {
+            path: path.to_path_buf(),
+            upsample: None,
+            label: format!("{name} (imported)"),
+            snapshot: None,
+        }
+    }
+
+    /// The live weights of the run in `run_dir`.
+    pub fn live(run_dir: &std::path::Path, snapshot: Arc<GeneratorSnapshot>) -> Self {
+        Self {
+            path: run_dir.to_path_buf(),
+            upsample: Some(snapshot.upsample),
+            label: format!("Active run - live weights, step {}", snapshot.step),
+            snapshot: Some(snapshot),
+        }
+    }
+
     /// The spec of checkpoint `ckpt` of a listed run.
     pub fn of_checkpoint(run: &RunInfo, ckpt: &crate::train::run_dir::CheckpointInfo) -> Self {
         Self {
             path: ckpt.dir.join(crate::train::run_dir::files::GENERATOR),
             upsample: Some(run.upsample),
             label: format!("{} - step {}", run.name, ckpt.step),
+            snapshot: None,
         }
     }
 }
@@ -291,6 +319,9 @@ pub struct Converted {
     pub pixels: TiledPixels,
     /// Milliseconds the conversion took.
     pub millis: f64,
+    /// Whether the network ran; `false` when only finishing touches changed and
+    /// its earlier output was reused.
+    pub network_ran: bool,
     /// How it was made (saved into the PNG with it).
     pub recipe: Recipe,
 }
