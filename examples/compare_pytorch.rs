@@ -114,8 +114,17 @@ struct Row {
 struct Plan {
     figure: String,
     ours: Vec<String>,
+    /// The peer's arguments: for the peer script, or for `torch_script` when set.
     torch: Vec<String>,
+    /// A Python script run instead of the peer script for this figure.
+    torch_script: Option<PathBuf>,
     onnx: Option<Vec<String>>,
+}
+
+/// The helper timing PyTorch's whole-image pass on a non-square photo (the peer
+/// script's `g-fwd` takes square sizes only).
+fn photo_peer_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/peer_photo.py")
 }
 
 fn plans(args: &BenchArgs, onnx_dir: &Path) -> Vec<Plan> {
@@ -148,8 +157,28 @@ fn plans(args: &BenchArgs, onnx_dir: &Path) -> Vec<Plan> {
                     ]
                     .concat(),
                 )),
+                torch_script: None,
             });
         }
+    }
+    if wants(Only::Photo) {
+        let (w, h) = args.photo;
+        let size = format!("{w}x{h}");
+        plans.push(Plan {
+            figure: format!("g_photo_{size}"),
+            ours: strings(&["--only", "photo", "--photo", &size]),
+            // PyTorch converts the photo whole (its peak memory is the point of comparison).
+            torch: strings(&[
+                "--width",
+                &w.to_string(),
+                "--height",
+                &h.to_string(),
+                "--runs",
+                "1",
+            ]),
+            torch_script: Some(photo_peer_script()),
+            onnx: None,
+        });
     }
     let (b, s) = (args.batch.to_string(), args.train_size.to_string());
     let r = args.runs.min(3).to_string();
@@ -167,6 +196,7 @@ fn plans(args: &BenchArgs, onnx_dir: &Path) -> Vec<Plan> {
                     "train", "--phase", phase, "--batch", &b, "--size", &s, "--runs", &r,
                     "--warmup", &warmup,
                 ]),
+                torch_script: None,
                 onnx: None,
             });
         }
@@ -348,7 +378,11 @@ fn run(compare: &CompareArgs) -> Result<()> {
                 .env("RAYON_NUM_THREADS", &t);
             ours.push(run_json(cmd, "photo2anime bench")?);
             let mut cmd = Command::new(&py);
-            cmd.arg(&script).args(&plan.torch).args(["--threads", &t]);
+            match &plan.torch_script {
+                Some(helper) => cmd.arg(helper).arg(&script),
+                None => cmd.arg(&script),
+            };
+            cmd.args(&plan.torch).args(["--threads", &t]);
             torch.push(run_json(cmd, "PyTorch peer")?);
             if let (Some(o), true) = (&plan.onnx, ort) {
                 let mut cmd = Command::new(&py);
@@ -413,9 +447,10 @@ fn table(rows: &[Row]) -> String {
     };
     let x = |r: Option<f64>| r.map_or("-".into(), |r| format!("{r:.2}x"));
     let mut s = format!(
-        "threads: {} (photo2anime Flex, PyTorch, onnxruntime)\n\n\
+        "CPU: {}\nthreads: {} (photo2anime Flex, PyTorch, onnxruntime)\n\n\
          | figure | photo2anime | PyTorch | onnxruntime | p2a/PyTorch | p2a/onnxruntime | peak RSS MiB p2a / PyTorch / ort | RSS p2a/PyTorch |\n\
          |---|---|---|---|---|---|---|---|\n",
+        photo2anime::bench::cpu_description(),
         rows.first().map_or(0, |r| r.threads)
     );
     for r in rows {

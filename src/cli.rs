@@ -165,7 +165,10 @@ pub struct ConvertArgs {
     /// Output: a file for a single photo, else a folder (default: ./converted).
     #[arg(short, long)]
     pub out: Option<PathBuf>,
-    /// Tile size for large photos (0 = never tile; default 1024 on the CPU, 448 on wgpu).
+    /// Photos with a side over this many pixels convert in bounded memory: on the
+    /// CPU in one streamed pass (exact tiles of this size beyond half the free
+    /// memory), on wgpu in exact tiles (0 = always whole; default 1024 on the CPU,
+    /// 448 on wgpu).
     #[arg(long)]
     pub tile: Option<usize>,
     /// Overlap between tiles in pixels (at least 128: each tile's share stays 64 px

@@ -1,6 +1,7 @@
 //! Inference on photos of any size and aspect: padding to what the network needs,
-//! overlapped tiles for large photos (bounded memory) — on the CPU seam-free, with
-//! whole-image statistics ([`tiles`]), elsewhere blended — optional luminance
+//! large photos in bounded memory — on the CPU one streamed whole-image pass in
+//! bands of rows, on wgpu (and for photos beyond the CPU's memory budget) exact
+//! tiles with whole-image statistics ([`tiles`]) — optional luminance
 //! matching, and recursive folder conversion.
 
 pub mod finish;
@@ -16,7 +17,7 @@ use image::{DynamicImage, ImageFormat, RgbImage};
 
 use crate::data::image_io::{decode_rgb, has_image_extension};
 use crate::model::Generator;
-use crate::model::cpu::CpuGenerator;
+use crate::model::cpu::{CpuGenerator, streamed};
 use crate::model::generator::MIN_INPUT_SIDE;
 use crate::tensor_image::{floats_to_images, images_to_tensor, tensor_to_images};
 
@@ -130,6 +131,51 @@ fn pad_image(img: &RgbImage, tw: usize, th: usize) -> RgbImage {
 /// for bit the whole image's, `tests/tiling.rs`).
 pub const MIN_EXACT_OVERLAP: usize = 128;
 
+/// Largest peak memory the CPU's streamed whole-image pass may take: half the
+/// memory available now (Linux; 2 GiB where unknown), within 1.5-8 GiB. A 4K
+/// photo needs ~1.4 GiB, a 24-megapixel one ~3.9 GiB; a photo over the budget
+/// converts in exact tiles instead, whose memory is bounded by one tile.
+pub fn streamed_budget_bytes() -> u64 {
+    const GIB: u64 = 1 << 30;
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map(|kib| kib * 1024);
+    available.map_or(2 * GIB, |a| (a / 2).clamp(3 * GIB / 2, 8 * GIB))
+}
+
+/// Values (pixels x channels) per band of a layer in [`convert_streamed`].
+pub const STREAMED_BAND_VALUES: usize = streamed::BAND_VALUES;
+
+/// Whether `device` runs conversion on the CPU inference engine (Flex without autodiff).
+fn uses_cpu_engine(device: &Device) -> bool {
+    *device == Device::flex() && !device.is_autodiff()
+}
+
+/// Converts a large image on the CPU in one streamed whole-image pass, layer by
+/// layer in bands of rows ([`crate::model::cpu::streamed`]): the untiled result
+/// (within 1/255) at about 160 bytes per pixel (1.3 GiB for 3840x2160, against
+/// ~7 GiB for the untiled pass), in one network pass (exact tiling costs ~6).
+/// `band_values`: values (pixels x channels) per band of a layer
+/// ([`STREAMED_BAND_VALUES`] unless measuring or testing).
+pub fn convert_streamed(
+    g: &Generator,
+    img: &RgbImage,
+    band_values: usize,
+) -> Result<RgbImage, ConvertError> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (tw, th) = network_size(g, w, h);
+    let padded = pad_image(img, tw, th);
+    let engine = CpuGenerator::new(g)?;
+    let out = engine.forward_streamed(&tiles::image_map(&padded), band_values);
+    drop(padded);
+    let out = one_image(floats_to_images(&out.data, 1, th, tw)?)?;
+    Ok(image::imageops::crop_imm(&out, 0, 0, w as u32, h as u32).to_image())
+}
+
 /// Converts a large image tile by tile with whole-image statistics (seam-free,
 /// see [`tiles`]): with the CPU engine on Flex, with Burn ops on any other
 /// device. Memory is bounded by one tile.
@@ -146,7 +192,7 @@ pub fn convert_tiled_exact(
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (tw, th) = network_size(g, w, h);
     let padded = pad_image(img, tw, th);
-    let values = if *device == Device::flex() && !device.is_autodiff() {
+    let values = if uses_cpu_engine(device) {
         let engine = CpuGenerator::new(g)?;
         tiles::convert_tiled(&engine, &padded, tile, overlap, EXACT_NORM_LAYERS)?
     } else {
@@ -205,8 +251,10 @@ pub fn convert_image(
     ))
 }
 
-/// The network's output for `img` before any finishing touch, tiled by
-/// `opts.tile`/`opts.overlap` (the other options are not read).
+/// The network's output for `img` before any finishing touch. A photo larger
+/// than `opts.tile` runs in bounded memory: streamed on the CPU engine while it
+/// fits [`streamed_budget_bytes`], otherwise in exact tiles of `opts.tile` with
+/// `opts.overlap` (the other options are not read).
 pub fn network_output(
     g: &Generator,
     img: &RgbImage,
@@ -223,7 +271,14 @@ pub fn network_output(
                 opts.tile, opts.overlap
             )));
         }
-        convert_tiled_exact(g, img, opts.tile, opts.overlap, device)?
+        let (tw, th) = network_size(g, w, h);
+        if uses_cpu_engine(device)
+            && streamed::streamed_peak_bytes(th, tw) <= streamed_budget_bytes()
+        {
+            convert_streamed(g, img, STREAMED_BAND_VALUES)?
+        } else {
+            convert_tiled_exact(g, img, opts.tile, opts.overlap, device)?
+        }
     };
     Ok(out)
 }

@@ -1,7 +1,8 @@
-//! Seam-free CPU tiling: a 1024² photo converted in 576² tiles equals the
-//! whole-image conversion within 1/255 (issue: "seams invisible"), with the
-//! PyTorch-port fixture generator so that the network is a real, non-trivial one;
-//! per-tile statistics on the same image differ visibly, so that bound has teeth.
+//! Exact conversion of large photos in bounded memory: a 1024² photo converted in
+//! 576² tiles, or streamed in bands of rows, equals the whole-image conversion
+//! within 1/255 (issue: "seams invisible"), with the PyTorch-port fixture
+//! generator so that the network is a real, non-trivial one; per-tile statistics
+//! on the same image differ visibly, so that bound has teeth.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
@@ -13,7 +14,10 @@ use common::fixture;
 use image::RgbImage;
 use image::imageops::FilterType;
 use photo2anime::convert::tiles::convert_tiled;
-use photo2anime::convert::{ConvertOptions, convert_image, convert_whole};
+use photo2anime::convert::{
+    ConvertOptions, STREAMED_BAND_VALUES, convert_image, convert_streamed, convert_tiled_exact,
+    convert_whole,
+};
 use photo2anime::model::UpsampleMode;
 use photo2anime::model::cpu::CpuGenerator;
 use photo2anime::model_io::load_generator;
@@ -74,13 +78,8 @@ fn tiled_equals_whole_within_one_level() {
     let whole = convert_whole(g, &img, &device).unwrap();
     println!("whole 1024²: {:.1} s", t.elapsed().as_secs_f64());
     assert_not_flat(&whole, "whole");
-    let opts = ConvertOptions {
-        tile: 576,
-        overlap: 128,
-        ..ConvertOptions::default()
-    };
     let t = Instant::now();
-    let tiled = convert_image(g, &img, &opts, &device).unwrap();
+    let tiled = convert_tiled_exact(g, &img, 576, 128, &device).unwrap();
     println!("tiled, 4 tiles of 576²: {:.1} s", t.elapsed().as_secs_f64());
     assert_eq!(tiled.dimensions(), whole.dimensions());
     let d = max_diff(&whole, &tiled, 0);
@@ -164,4 +163,64 @@ fn ops_tiling_equals_whole_on_flex() {
         control >= 4,
         "per-tile statistics differ by only {control}/255"
     );
+}
+
+/// The CPU's streamed whole-image pass (layer by layer in bands of rows, f16
+/// storage) equals the untiled conversion within 1/255: the fixture photo at
+/// 1024² in bands of 2^19 values (8 rows of the 64-channel full-resolution
+/// layers, 4 of the 512-channel ones), and odd sizes in both upsampling modes
+/// where the last band is short and the reflect padding reaches across bands. `convert_image` takes this
+/// path on the CPU for a photo larger than its tile.
+#[test]
+fn streamed_equals_whole_within_one_level() {
+    let device = Device::flex();
+    let (model, img) = fixture_and_photo(&device);
+    let g = &model.generator;
+    let whole = convert_whole(g, &img, &device).unwrap();
+    assert_not_flat(&whole, "whole");
+    let t = Instant::now();
+    let streamed = convert_streamed(g, &img, 1 << 19).unwrap();
+    println!(
+        "streamed 1024², 2^19-value bands: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let d = max_diff(&whole, &streamed, 0);
+    let differing = whole
+        .pixels()
+        .zip(streamed.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    println!(
+        "max |streamed - whole| = {d}/255, {differing} of {} pixels differ",
+        1024 * 1024
+    );
+    assert!(d <= 1, "streamed differs from whole by {d}/255");
+    let opts = ConvertOptions {
+        tile: 512,
+        ..ConvertOptions::default()
+    };
+    let default_path = convert_image(g, &img, &opts, &device).unwrap();
+    let default_bands = convert_streamed(g, &img, STREAMED_BAND_VALUES).unwrap();
+    assert!(
+        default_path == default_bands,
+        "convert_image did not stream a photo over its tile"
+    );
+
+    for mode in [UpsampleMode::AlignCorners, UpsampleMode::HalfPixelX2] {
+        // The fixture's weights with this upsampling rule.
+        let mut g = model.generator.clone();
+        g.upsample = mode;
+        for (w, h) in [(203, 157), (96, 301)] {
+            let img = image::imageops::resize(&photo(512), w, h, FilterType::Triangle);
+            let whole = convert_whole(&g, &img, &device).unwrap();
+            assert_not_flat(&whole, "whole");
+            let streamed = convert_streamed(&g, &img, 40_000).unwrap();
+            let d = max_diff(&whole, &streamed, 0);
+            println!("{mode:?} {w}x{h}: max |streamed - whole| = {d}/255");
+            assert!(
+                d <= 1,
+                "{mode:?} {w}x{h}: streamed differs from whole by {d}/255"
+            );
+        }
+    }
 }

@@ -146,6 +146,17 @@ pub fn spans(len: usize, tile: usize, overlap: usize) -> Vec<Span> {
         .collect()
 }
 
+/// The whole of `img` as a `[3, h, w]` map in [-1, 1].
+pub(crate) fn image_map(img: &RgbImage) -> Map {
+    let full = |len: u32| Span {
+        start: 0,
+        end: len as usize,
+        own0: 0,
+        own1: len as usize,
+    };
+    crop_map(img, full(img.width()), full(img.height()))
+}
+
 fn crop_map(img: &RgbImage, x: Span, y: Span) -> Map {
     let (w, h) = (x.end - x.start, y.end - y.start);
     let mut m = Map::zeros(3, h, w);

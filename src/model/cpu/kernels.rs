@@ -115,12 +115,69 @@ thread_local! {
     static COL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Which rows a band of a layer covers, for kernels that run on a band of a
+/// taller map ([`super::streamed`]): the whole input has `full_h` rows, the
+/// kernel's `x` holds rows `in_row0..in_row0 + x.h` of it, and the band's first
+/// output row is `out_row0`. Reflect padding reflects at the whole map's edges.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowBand {
+    /// Rows of the whole input.
+    pub full_h: usize,
+    /// First input row the kernel's map holds.
+    pub in_row0: usize,
+    /// First output row of the band.
+    pub out_row0: usize,
+}
+
+impl RowBand {
+    /// The whole map: `x` holds all `h` rows, output starts at row 0.
+    pub(crate) fn whole(h: usize) -> Self {
+        Self {
+            full_h: h,
+            in_row0: 0,
+            out_row0: 0,
+        }
+    }
+
+    /// Local row of `x` for padded whole-map row `i` (reflected into the map).
+    ///
+    /// # Panics
+    /// If that row is not among the rows `x` holds (`held`): the caller read too few.
+    #[inline]
+    fn local(&self, i: isize, held: usize) -> usize {
+        let row = reflect(i, self.full_h);
+        match row.checked_sub(self.in_row0).filter(|&r| r < held) {
+            Some(r) => r,
+            None => panic!(
+                "band needs input row {row}, holds {}..{}",
+                self.in_row0,
+                self.in_row0 + held
+            ),
+        }
+    }
+}
+
 /// `out[cout, oh*ow] = W[cout, cin*k*k] · im2col(x)`, reflect padding on the fly:
 /// `x` `[cin, h, w]`, `w` `[cout, cin, k, k]` → `[cout, oh, ow]`.
 ///
 /// # Panics
 /// If `x` or `w` do not have the lengths their shapes say.
 pub(crate) fn conv_reflect(x: &Map, w: &[f32], cout: usize, g: ConvGeom) -> Map {
+    conv_reflect_band(x, w, cout, g, RowBand::whole(x.h))
+}
+
+/// [`conv_reflect`] for output rows `rows.out_row0..+g.oh` of a taller map, of
+/// which `x` holds the rows they read ([`RowBand`]); `g.oh` is the band's height.
+///
+/// # Panics
+/// If the lengths disagree with the shapes, or `x` lacks a row the band reads.
+pub(crate) fn conv_reflect_band(
+    x: &Map,
+    w: &[f32],
+    cout: usize,
+    g: ConvGeom,
+    rows: RowBand,
+) -> Map {
     x.assert_valid("conv_reflect");
     let kk = g.k * g.k;
     let kdim = x.c * kk;
@@ -156,8 +213,11 @@ pub(crate) fn conv_reflect(x: &Map, w: &[f32], cout: usize, g: ConvGeom) -> Map 
                             let p = p0 + j;
                             let (oy, ox0) = (p / g.ow, p % g.ow);
                             let run = (g.ow - ox0).min(nb - j);
-                            let iy =
-                                reflect((oy * g.stride + ky) as isize - g.pad_top as isize, x.h);
+                            let iy = rows.local(
+                                ((rows.out_row0 + oy) * g.stride + ky) as isize
+                                    - g.pad_top as isize,
+                                x.h,
+                            );
                             let src = &plane[iy * x.w..(iy + 1) * x.w];
                             let dst_run = &mut row[j..j + run];
                             if g.stride == 1 {
@@ -232,40 +292,52 @@ pub(crate) fn conv1x1(x: &Map, w: &[f32], cout: usize) -> Map {
 /// # Panics
 /// If the lengths disagree with the shapes.
 pub(crate) fn depthwise3x3(x: &Map, w: &[f32], bias: &[f32]) -> Map {
+    depthwise3x3_band(x, w, bias, RowBand::whole(x.h), x.h)
+}
+
+/// [`depthwise3x3`] for `oh` output rows from `rows.out_row0` of a taller map,
+/// of which `x` holds the rows they read ([`RowBand`]).
+///
+/// # Panics
+/// If the lengths disagree with the shapes, or `x` lacks a row the band reads.
+pub(crate) fn depthwise3x3_band(x: &Map, w: &[f32], bias: &[f32], rows: RowBand, oh: usize) -> Map {
     x.assert_valid("depthwise3x3");
     assert_len("depthwise3x3", "weight", w.len(), x.c * 9);
     assert_len("depthwise3x3", "bias", bias.len(), x.c);
-    let (h, wd) = (x.h, x.w);
+    let (h, wd) = (oh, x.w);
     let mut out = Map::zeros(x.c, h, wd);
-    out.data.par_chunks_mut(h * wd).enumerate().for_each_init(
-        || vec![0f32; (h + 2) * (wd + 2)],
-        |pad, (c, o)| {
-            let plane = &x.data[c * h * wd..(c + 1) * h * wd];
-            let pw = wd + 2;
-            for py in 0..h + 2 {
-                let sy = reflect(py as isize - 1, h);
-                let src = &plane[sy * wd..(sy + 1) * wd];
-                let row = &mut pad[py * pw..(py + 1) * pw];
-                row[1..=wd].copy_from_slice(src);
-                row[0] = src[reflect(-1, wd)];
-                row[wd + 1] = src[reflect(wd as isize, wd)];
-            }
-            let k = &w[c * 9..c * 9 + 9];
-            for oy in 0..h {
-                let orow = &mut o[oy * wd..(oy + 1) * wd];
-                orow.fill(bias[c]);
-                for ky in 0..3 {
-                    let prow = &pad[(oy + ky) * pw..(oy + ky + 1) * pw];
-                    for kx in 0..3 {
-                        let wk = k[ky * 3 + kx];
-                        for (d, s) in orow.iter_mut().zip(&prow[kx..kx + wd]) {
-                            *d += wk * s;
+    out.data
+        .par_chunks_mut((h * wd).max(1))
+        .enumerate()
+        .for_each_init(
+            || vec![0f32; (h + 2) * (wd + 2)],
+            |pad, (c, o)| {
+                let plane = &x.data[c * x.plane()..(c + 1) * x.plane()];
+                let pw = wd + 2;
+                for py in 0..h + 2 {
+                    let sy = rows.local((rows.out_row0 + py) as isize - 1, x.h);
+                    let src = &plane[sy * wd..(sy + 1) * wd];
+                    let row = &mut pad[py * pw..(py + 1) * pw];
+                    row[1..=wd].copy_from_slice(src);
+                    row[0] = src[reflect(-1, wd)];
+                    row[wd + 1] = src[reflect(wd as isize, wd)];
+                }
+                let k = &w[c * 9..c * 9 + 9];
+                for oy in 0..h {
+                    let orow = &mut o[oy * wd..(oy + 1) * wd];
+                    orow.fill(bias[c]);
+                    for ky in 0..3 {
+                        let prow = &pad[(oy + ky) * pw..(oy + ky + 1) * pw];
+                        for kx in 0..3 {
+                            let wk = k[ky * 3 + kx];
+                            for (d, s) in orow.iter_mut().zip(&prow[kx..kx + wd]) {
+                                *d += wk * s;
+                            }
                         }
                     }
                 }
-            }
-        },
-    );
+            },
+        );
     out
 }
 
@@ -379,20 +451,47 @@ pub(crate) fn norm_act(
     x.assert_valid("norm_act");
     assert_len("norm_act", "gamma", gamma.len(), x.c);
     assert_len("norm_act", "beta", beta.len(), x.c);
-    let inv = 1.0 / (m.var() + eps).sqrt();
+    let (a, b) = norm_coefficients(m, eps, gamma, beta);
     // max(1): chunks of 0 panic; a map with an empty plane has no values anyway.
     let plane = x.plane().max(1);
-    x.data.par_chunks_mut(plane).enumerate().for_each(|(c, p)| {
-        let a = (gamma[c] as f64 * inv) as f32;
-        let b = (beta[c] as f64 - m.mean * gamma[c] as f64 * inv) as f32;
-        match slope {
-            Some(s) => p.iter_mut().for_each(|v| {
-                let y = *v * a + b;
-                *v = if y >= 0.0 { y } else { y * s };
-            }),
-            None => p.iter_mut().for_each(|v| *v = *v * a + b),
-        }
-    });
+    x.data
+        .par_chunks_mut(plane)
+        .enumerate()
+        .for_each(|(c, p)| affine_act(p, a[c], b[c], slope));
+}
+
+/// GroupNorm as a per-channel affine map: `(a[c], b[c])` with
+/// `norm(v) = v * a[c] + b[c]` for moments `m` (computed in f64, as one formula
+/// for the whole-image pass and the streamed one).
+pub(crate) fn norm_coefficients(
+    m: Moments,
+    eps: f64,
+    gamma: &[f32],
+    beta: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let inv = 1.0 / (m.var() + eps).sqrt();
+    gamma
+        .iter()
+        .zip(beta)
+        .map(|(&g, &b)| {
+            (
+                (g as f64 * inv) as f32,
+                (b as f64 - m.mean * g as f64 * inv) as f32,
+            )
+        })
+        .unzip()
+}
+
+/// In place: `v = v * a + b`, then LeakyReLU(`slope`) when given.
+#[inline]
+pub(crate) fn affine_act(p: &mut [f32], a: f32, b: f32, slope: Option<f32>) {
+    match slope {
+        Some(s) => p.iter_mut().for_each(|v| {
+            let y = *v * a + b;
+            *v = if y >= 0.0 { y } else { y * s };
+        }),
+        None => p.iter_mut().for_each(|v| *v = *v * a + b),
+    }
 }
 
 /// One output coordinate of a 1-D linear interpolation: `(i0, i1, frac)`,

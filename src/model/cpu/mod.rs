@@ -13,7 +13,8 @@
 //! Submodules: [`kernels`] (the inference kernels on one image's [`kernels::Map`]),
 //! [`conv`] and [`norm`] (the training kernels on NCHW batches), [`matmul`] (the
 //! bounds-checked GEMM and the [`matmul::SendPtr`] for disjoint parallel writes:
-//! the only raw-pointer code here), and [`flex`] (Flex tensors in and out of the
+//! the only raw-pointer code here), [`streamed`] (the whole-image pass in bands of
+//! rows, for photos too large to run whole), and [`flex`] (Flex tensors in and out of the
 //! training kernels, for [`crate::model::fast_conv`] / [`crate::model::fast_norm`]).
 //! Only `flex`, `conv` and `norm` are used from outside, and none of them uses
 //! this file, so the training extensions do not depend on the generator.
@@ -23,6 +24,7 @@ pub(crate) mod flex;
 pub(crate) mod kernels;
 pub(crate) mod matmul;
 pub(crate) mod norm;
+pub(crate) mod streamed;
 
 use burn::tensor::{Tensor, TensorReadError};
 
