@@ -144,7 +144,7 @@ impl RowBand {
     /// # Panics
     /// If that row is not among the rows `x` holds (`held`): the caller read too few.
     #[inline]
-    fn local(&self, i: isize, held: usize) -> usize {
+    pub(crate) fn local(&self, i: isize, held: usize) -> usize {
         let row = reflect(i, self.full_h);
         match row.checked_sub(self.in_row0).filter(|&r| r < held) {
             Some(r) => r,

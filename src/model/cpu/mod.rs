@@ -14,7 +14,8 @@
 //! [`conv`] and [`norm`] (the training kernels on NCHW batches), [`matmul`] (the
 //! bounds-checked GEMM and the [`matmul::SendPtr`] for disjoint parallel writes:
 //! the only raw-pointer code here), [`streamed`] (the whole-image pass in bands of
-//! rows, for photos too large to run whole), and [`flex`] (Flex tensors in and out of the
+//! rows, for photos too large to run whole), [`winograd`] (the 3x3 stride-1
+//! convs by Winograd F(2x2, 3x3)), and [`flex`] (Flex tensors in and out of the
 //! training kernels, for [`crate::model::fast_conv`] / [`crate::model::fast_norm`]).
 //! Only `flex`, `conv` and `norm` are used from outside, and none of them uses
 //! this file, so the training extensions do not depend on the generator.
@@ -25,6 +26,7 @@ pub(crate) mod kernels;
 pub(crate) mod matmul;
 pub(crate) mod norm;
 pub(crate) mod streamed;
+pub(crate) mod winograd;
 
 use burn::tensor::{Tensor, TensorReadError};
 
@@ -91,6 +93,9 @@ struct Conv {
     pad_bottom: usize,
     /// Depthwise convs (the only ones with a bias) keep it here.
     bias: Option<Vec<f32>>,
+    /// Winograd-transformed weights of a 3x3, stride-1, padding-1 conv
+    /// ([`winograd`]: 16 instead of 36 multiplies per 2x2 outputs).
+    winograd: Option<winograd::WinogradWeights>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,9 +111,14 @@ impl Cnl {
             Some(b) => Some(values(b.val(), "conv bias")?),
             None => None,
         };
+        let w = values(l.conv.weight.val(), "conv weight")?;
+        let [_, cin, _, _] = l.conv.weight.val().dims();
+        let pads = [l.pad.left, l.pad.top, l.pad.right, l.pad.bottom];
+        let winograd = (k == 3 && l.conv.stride == [1, 1] && pads == [1; 4] && bias.is_none())
+            .then(|| winograd::WinogradWeights::new(&w, cout, cin));
         Ok(Self {
             conv: Conv {
-                w: values(l.conv.weight.val(), "conv weight")?,
+                w,
                 cout,
                 k,
                 stride: l.conv.stride[0],
@@ -117,6 +127,7 @@ impl Cnl {
                 pad_right: l.pad.right,
                 pad_bottom: l.pad.bottom,
                 bias,
+                winograd,
             },
             norm: Norm::new(&l.norm)?,
         })
@@ -268,6 +279,9 @@ impl Pass<'_> {
         }
         if let Some(bias) = &c.bias {
             return kernels::depthwise3x3(x, &c.w, bias);
+        }
+        if let Some(u) = &c.winograd {
+            return winograd::conv3x3_band(x, u, x.h, kernels::RowBand::whole(x.h));
         }
         let ph = x.h + c.pad_top + c.pad_bottom;
         let pw = x.w + c.pad_left + c.pad_right;

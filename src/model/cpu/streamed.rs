@@ -22,7 +22,7 @@ use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
 use super::kernels::{self, ConvGeom, Map, Moments, RowBand};
-use super::{Conv, CpuGenerator, Irb, Norm, taps};
+use super::{Conv, CpuGenerator, Irb, Norm, taps, winograd};
 use crate::model::blocks::LEAKY_SLOPE;
 use crate::model::upsample::source_taps;
 
@@ -293,6 +293,9 @@ impl Stream<'_> {
                 Kernel::Depthwise { w, bias } => {
                     kernels::depthwise3x3_band(&x, w, bias, rows, r1 - r0)
                 }
+                Kernel::Dense(Conv {
+                    winograd: Some(u), ..
+                }) => winograd::conv3x3_band(&x, u, r1 - r0, rows),
                 Kernel::Dense(c) => {
                     let g = ConvGeom {
                         k,
