@@ -74,7 +74,7 @@ pub(crate) fn assert_len(kernel: &str, what: &str, len: usize, want: usize) {
 /// Reflect index `i` (may be negative or >= n) into `0..n` (PyTorch `ReflectionPad`,
 /// edge not repeated). Needs `n >= 2` when `i` is outside.
 #[inline]
-fn reflect(i: isize, n: usize) -> usize {
+pub(crate) fn reflect(i: isize, n: usize) -> usize {
     let n = n as isize;
     let r = if i < 0 {
         -i
@@ -527,7 +527,7 @@ pub(crate) fn resample(x: &Map, rows: &[Tap], cols: &[Tap]) -> Map {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn map(c: usize, h: usize, w: usize) -> Map {
@@ -566,7 +566,7 @@ mod tests {
     }
 
     /// Largest absolute difference; NaN if any value is NaN.
-    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    pub(crate) fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
         a.iter()
             .zip(b)

@@ -274,7 +274,8 @@ impl Stream<'_> {
         // Input rows (of the conv's input) that output rows r0..r1 read.
         let needs = |r0: usize, r1: usize| {
             let rows = (r0..r1).flat_map(|oy| {
-                (0..k).map(move |ky| reflect_row((oy * stride + ky) as isize - pt as isize, ih))
+                (0..k)
+                    .map(move |ky| kernels::reflect((oy * stride + ky) as isize - pt as isize, ih))
             });
             let (lo, hi) = rows.fold((usize::MAX, 0), |(lo, hi), r| (lo.min(r), hi.max(r + 1)));
             (lo, hi)
@@ -388,19 +389,6 @@ impl Stream<'_> {
         }
         out
     }
-}
-
-/// Reflect padded row `i` into `0..n` (PyTorch `ReflectionPad`).
-fn reflect_row(i: isize, n: usize) -> usize {
-    let last = n as isize - 1;
-    let r = if i < 0 {
-        -i
-    } else if i > last {
-        2 * last - i
-    } else {
-        i
-    };
-    r.clamp(0, last) as usize
 }
 
 /// Source rows `[lo, hi)` that upsampled rows `[u0, u1)` (of `uh`) interpolate from `sh` rows.

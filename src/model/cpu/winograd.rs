@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::{Map, RowBand, assert_len};
+use super::kernels::{Map, RowBand, assert_len, reflect};
 use super::matmul::{SendPtr, View, gemm};
 
 /// Transformed weights `U[ξ] = G g Gᵀ` of a 3x3 conv: `[16, cout, cin]`.
@@ -195,43 +195,15 @@ pub(crate) fn conv3x3_band(x: &Map, u: &WinogradWeights, oh: usize, rows: RowBan
     out
 }
 
-/// Reflect index `i` into `0..n` (PyTorch `ReflectionPad`, edge not repeated).
-#[inline]
-fn reflect(i: isize, n: usize) -> usize {
-    let last = n as isize - 1;
-    let r = if i < 0 {
-        -i
-    } else if i > last {
-        2 * last - i
-    } else {
-        i
-    };
-    r.clamp(0, last) as usize
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::cpu::kernels::tests::max_diff;
     use crate::model::cpu::kernels::{ConvGeom, conv_reflect_band};
 
     fn map(c: usize, h: usize, w: usize) -> Map {
         let data = (0..c * h * w).map(|i| (i as f32 * 0.37).sin()).collect();
         Map { c, h, w, data }
-    }
-
-    /// Largest absolute difference; NaN if any value is NaN.
-    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0f32, |m, d| {
-                if d.is_nan() || m.is_nan() {
-                    f32::NAN
-                } else {
-                    m.max(d)
-                }
-            })
     }
 
     /// Against the im2col convolution (itself tested against a direct loop), on
