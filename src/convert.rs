@@ -24,7 +24,9 @@ use crate::tensor_image::{floats_to_images, images_to_tensor, tensor_to_images};
 /// How to convert.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConvertOptions {
-    /// Tile side in pixels; images whose sides both fit run whole. `0` = never tile.
+    /// Tile side in pixels; images whose sides both fit run whole, larger ones in
+    /// bounded memory (streamed on the CPU, exact tiles of this side on wgpu or
+    /// beyond the CPU's memory budget). `0` = always whole.
     pub tile: usize,
     /// Overlap between neighbouring tiles (raised to [`MIN_EXACT_OVERLAP`], and
     /// kept under half the tile).
