@@ -19,6 +19,9 @@ use crate::train::config::recipe;
 use crate::train::{
     Duration, FinishReason, Preset, TrainCommand, TrainConfig, TrainEvent, Trainer,
 };
+use crate::video::cli::VideoRun;
+use crate::video::ffmpeg::{EncodeSettings, VideoCodec};
+use crate::video::{VideoJob, has_video_extension, plan_video_jobs};
 
 /// Train an AnimeGANv2 photo-to-anime model on your own style and convert photos.
 /// Run without a subcommand to open the studio.
@@ -159,7 +162,8 @@ pub struct ConvertArgs {
     /// Run/model folder, .bpk, .pt (PyTorch port) or .safetensors.
     #[arg(long)]
     pub model: PathBuf,
-    /// Photos and/or folders (folders are converted recursively, keeping their tree).
+    /// Photos, video clips and/or folders (folders are converted recursively,
+    /// keeping their tree; clips become .mp4, or .webm with VP9).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output: a file for a single photo, else a folder (default: ./converted).
@@ -195,6 +199,17 @@ pub struct ConvertArgs {
     /// Override the model's upsampling rule (foreign files default to align-corners).
     #[arg(long, value_enum)]
     pub upsample: Option<UpsampleArg>,
+    /// Video codec for clips (.mp4/.mov/.mkv take H.264 or H.265, .webm VP9).
+    #[arg(long, value_enum, default_value_t = VideoCodec::H264)]
+    pub codec: VideoCodec,
+    /// Video quality as a constant rate factor: lower is better and larger
+    /// (default 18 for H.264, 22 for H.265, 28 for VP9).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=63))]
+    pub crf: Option<u32>,
+    /// Clips: average each norm layer's statistics over about this many frames,
+    /// so brightness and colour do not pump (1 = every frame its own, which flickers).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub smoothing_frames: u32,
 }
 
 /// Entry point used by `main.rs`.
@@ -559,6 +574,38 @@ fn convert(args: ConvertArgs) -> Result<()> {
             bail!("{}: no such file or folder", input.display());
         }
     }
+    let video_run = VideoRun {
+        generator: &styled.generator,
+        opts,
+        smoothing: (args.smoothing_frames > 1).then(|| 1.0 / f64::from(args.smoothing_frames)),
+        encode: EncodeSettings {
+            codec: args.codec,
+            crf: args.crf,
+        },
+        overwrite: single_file,
+    };
+    let video_ext = if args.codec == VideoCodec::Vp9 {
+        "webm"
+    } else {
+        "mp4"
+    };
+    if single_file && has_video_extension(&args.inputs[0]) {
+        let input = &args.inputs[0];
+        let stem = input
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let output = match &args.out {
+            Some(o) if o.is_dir() => o.join(format!("{stem}.{video_ext}")),
+            Some(o) => o.clone(),
+            None => input.with_file_name(format!("{stem}-anime.{video_ext}")),
+        };
+        let job = VideoJob {
+            input: input.clone(),
+            output,
+        };
+        return crate::video::cli::run(&[job], &video_run);
+    }
     if single_file {
         let input = &args.inputs[0];
         let out = args.out.clone().unwrap_or_else(|| {
@@ -591,7 +638,20 @@ fn convert(args: ConvertArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("converted"));
-    let jobs = plan_jobs(&args.inputs, &out_dir, args.format.as_deref());
+    let videos = plan_video_jobs(&args.inputs, &out_dir, video_ext);
+    let photo_inputs: Vec<PathBuf> = args
+        .inputs
+        .iter()
+        .filter(|p| !(p.is_file() && has_video_extension(p)))
+        .cloned()
+        .collect();
+    let jobs = plan_jobs(&photo_inputs, &out_dir, args.format.as_deref());
+    if !videos.is_empty() {
+        crate::video::cli::run(&videos, &video_run)?;
+        if jobs.is_empty() {
+            return Ok(());
+        }
+    }
     let bar = ProgressBar::new(jobs.len() as u64);
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let report = convert_batch(

@@ -105,13 +105,22 @@ pub enum ConvertError {
 
 /// The padded size `(w, h)` the network runs on for an image of `(w, h)`.
 fn network_size(g: &Generator, w: usize, h: usize) -> (usize, usize) {
-    let m = g.upsample.size_multiple();
+    network_size_for(g.upsample, w, h)
+}
+
+/// [`network_size`] for a generator with upsampling `upsample`.
+pub(crate) fn network_size_for(
+    upsample: crate::model::upsample::UpsampleMode,
+    w: usize,
+    h: usize,
+) -> (usize, usize) {
+    let m = upsample.size_multiple();
     let target = |s: usize| s.max(MIN_INPUT_SIDE).div_ceil(m) * m;
     (target(w), target(h))
 }
 
 /// `img` padded to `(tw, th)` on the right and bottom as [`convert_whole`] pads it.
-fn pad_image(img: &RgbImage, tw: usize, th: usize) -> RgbImage {
+pub(crate) fn pad_image(img: &RgbImage, tw: usize, th: usize) -> RgbImage {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let reflect = tw - w < w && th - h < h;
     let map = |i: usize, n: usize| {

@@ -14,13 +14,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut tmp = temp_builder(".tmp-", "").tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     // Best effort: the new content is already in place and complete; a folder that
     // cannot be synced (some network file systems refuse) only weakens durability.
     let _ = sync_dir(dir);
+    Ok(())
+}
+
+/// A builder of hidden temporary files that, once renamed into place, have the
+/// permissions of a normally created file (0666 less the umask on Unix; tempfile's
+/// own default, 0600, would leave converted files unreadable to other users).
+pub fn temp_builder<'a>(prefix: &'a str, suffix: &'a str) -> tempfile::Builder<'a, 'a> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix).suffix(suffix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    b
+}
+
+/// Flushes `path` to disk and renames it over `target`, then syncs the folder.
+pub fn persist_synced(temp: tempfile::TempPath, target: &Path) -> std::io::Result<()> {
+    std::fs::File::open(&temp)?.sync_all()?;
+    temp.persist(target).map_err(|e| e.error)?;
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Best effort, as in `write_atomic`.
+        let _ = sync_dir(dir);
+    }
     Ok(())
 }
 

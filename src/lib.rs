@@ -8,6 +8,7 @@
 //! - [`train`]: config, losses, trainer, checkpoints, command/event protocol.
 //! - [`data`]: folder scanning, preprocessing, cache, loader thread.
 //! - [`convert`]: any-size and tiled inference, folders.
+//! - [`video`]: clips through FFmpeg with temporally smoothed statistics.
 //! - [`interop`], [`model_io`]: PyTorch / torchvision / safetensors weights.
 //! - [`device`]: the one place that names backends.
 
@@ -25,6 +26,7 @@ pub mod model;
 pub mod model_io;
 pub mod tensor_image;
 pub mod train;
+pub mod video;
 
 /// The demo dataset shipped in `assets/demo`, resolved against the crate root at
 /// build time and the current directory at run time.

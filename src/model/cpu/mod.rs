@@ -186,6 +186,14 @@ pub(crate) struct Window {
 /// Norm layers of the generator, in forward order.
 pub(crate) const NORM_LAYERS: usize = 24;
 
+/// Chooses the statistics each GroupNorm of a whole-image pass normalises with,
+/// given the moments of its own input: video smooths them over frames so that
+/// brightness and colour do not pump ([`crate::video::temporal`]).
+pub(crate) trait NormStatistics {
+    /// The moments norm layer `layer` (in forward order) uses, its input's being `own`.
+    fn choose(&mut self, layer: usize, own: Moments) -> Moments;
+}
+
 /// The generator's weights as plain vectors (≈8.6 MB), ready for [`CpuGenerator::forward`].
 #[derive(Debug, Clone)]
 pub struct CpuGenerator {
@@ -226,6 +234,8 @@ pub(crate) fn taps(
 /// Running state of one forward pass: the window and the norm-layer counter.
 struct Pass<'a> {
     window: Option<&'a mut Window>,
+    /// For a whole-image pass: the statistics policy (the input's own moments without one).
+    policy: Option<&'a mut dyn NormStatistics>,
     layer: usize,
     /// Full-resolution window size, to find each map's scale.
     size: [usize; 2],
@@ -240,7 +250,10 @@ impl Pass<'_> {
         self.layer += 1;
         let own = || kernels::moments(x, 0..x.h, 0..x.w);
         let m = match self.window.as_deref_mut() {
-            None => own(),
+            None => match self.policy.as_deref_mut() {
+                Some(p) => p.choose(layer, own()),
+                None => own(),
+            },
             Some(win) => {
                 // The map's scale: 1, 2 or 4 (stride-2 sides are floor(side / 2)).
                 let scale = if x.w == self.size[1] {
@@ -352,6 +365,24 @@ impl CpuGenerator {
     /// # Panics
     /// If `x` is not a valid 3-channel map (the kernels check their operands).
     pub(crate) fn forward(&self, x: Map, window: Option<&mut Window>) -> Map {
+        self.forward_pass(x, window, None)
+    }
+
+    /// The whole-image pass of `x` (`[3, H, W]` in [-1, 1]) with every GroupNorm's
+    /// statistics chosen by `policy` from its input's own.
+    ///
+    /// # Panics
+    /// If `x` is not a valid 3-channel map.
+    pub(crate) fn forward_with_statistics(&self, x: Map, policy: &mut dyn NormStatistics) -> Map {
+        self.forward_pass(x, None, Some(policy))
+    }
+
+    fn forward_pass<'a>(
+        &self,
+        x: Map,
+        window: Option<&'a mut Window>,
+        policy: Option<&'a mut (dyn NormStatistics + 'a)>,
+    ) -> Map {
         let size = [x.h, x.w];
         let (full, origin) = match &window {
             Some(w) => (w.full, w.origin),
@@ -359,6 +390,7 @@ impl CpuGenerator {
         };
         let mut pass = Pass {
             window,
+            policy,
             layer: 0,
             size,
             stopped: false,

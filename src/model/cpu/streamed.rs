@@ -22,7 +22,7 @@ use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
 use super::kernels::{self, ConvGeom, Map, Moments, RowBand};
-use super::{Conv, CpuGenerator, Irb, Norm, taps, winograd};
+use super::{Conv, CpuGenerator, Irb, Norm, NormStatistics, taps, winograd};
 use crate::model::blocks::LEAKY_SLOPE;
 use crate::model::upsample::source_taps;
 
@@ -227,13 +227,27 @@ impl<'a> Kernel<'a> {
     }
 }
 
-/// One streamed pass of a [`CpuGenerator`]: its weights and the band size.
+/// One streamed pass of a [`CpuGenerator`]: its weights, the band size and the
+/// statistics policy with the norm-layer counter.
 struct Stream<'a> {
     g: &'a CpuGenerator,
     band_values: usize,
+    policy: Option<&'a mut dyn NormStatistics>,
+    layer: usize,
 }
 
 impl Stream<'_> {
+    /// How the next norm layer reads its input, whose own moments are `m`.
+    fn norm(&mut self, m: Moments, n: &Norm, slope: Option<f32>) -> Read {
+        let layer = self.layer;
+        self.layer += 1;
+        let m = match self.policy.as_deref_mut() {
+            Some(p) => p.choose(layer, m),
+            None => m,
+        };
+        Read::norm(m, n, slope)
+    }
+
     /// Rows `[lo, hi)` of the layer's input: `src` itself, or `src` bilinearly
     /// upsampled to `up` (on the whole image's sampling grid).
     fn input(&self, src: &Rows, lo: usize, hi: usize, up: Option<[usize; 2]>) -> Map {
@@ -333,14 +347,14 @@ impl Stream<'_> {
     }
 
     /// Conv, GroupNorm, LeakyReLU (the norm applied when the next layer reads).
-    fn cnl(&self, src: &mut Rows, keep: bool, l: &super::Cnl, up: Option<[usize; 2]>) -> Rows {
+    fn cnl(&mut self, src: &mut Rows, keep: bool, l: &super::Cnl, up: Option<[usize; 2]>) -> Rows {
         let (mut y, m) = self.layer(src, keep, Kernel::of(&l.conv), up);
-        y.read = Read::norm(m, &l.norm, Some(LEAKY_SLOPE as f32));
+        y.read = self.norm(m, &l.norm, Some(LEAKY_SLOPE as f32));
         y
     }
 
     /// The inverted residual block; with a residual, the sum is stored normalised.
-    fn irb(&self, x: &mut Rows, b: &Irb) -> Rows {
+    fn irb(&mut self, x: &mut Rows, b: &Irb) -> Rows {
         let mut e = self.cnl(x, b.residual, &b.expand, None);
         let mut d = self.cnl(&mut e, false, &b.depthwise, None);
         drop(e);
@@ -349,7 +363,7 @@ impl Stream<'_> {
             cout: b.cout,
         };
         let (mut p, m) = self.layer(&mut d, false, pointwise, None);
-        p.read = Read::norm(m, &b.norm, None);
+        p.read = self.norm(m, &b.norm, None);
         if !b.residual {
             return p;
         }
@@ -408,10 +422,26 @@ impl CpuGenerator {
     /// # Panics
     /// If `x` is not a valid 3-channel map (the kernels check their operands).
     pub(crate) fn forward_streamed(&self, x: &Map, band_values: usize) -> Map {
+        self.forward_streamed_with(x, band_values, None)
+    }
+
+    /// [`Self::forward_streamed`] with every GroupNorm's statistics chosen by
+    /// `policy` from its input's own (as [`Self::forward_with_statistics`]).
+    ///
+    /// # Panics
+    /// If `x` is not a valid 3-channel map.
+    pub(crate) fn forward_streamed_with<'a>(
+        &'a self,
+        x: &Map,
+        band_values: usize,
+        policy: Option<&'a mut (dyn NormStatistics + 'a)>,
+    ) -> Map {
         x.assert_valid("forward_streamed");
-        let s = Stream {
+        let mut s = Stream {
             g: self,
             band_values: band_values.max(1),
+            policy,
+            layer: 0,
         };
         let size = [x.h, x.w];
         let mut y = Rows::from_map(x, band_values / (32 * x.w.max(1)));
