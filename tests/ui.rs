@@ -749,3 +749,103 @@ fn convert_uses_the_trainers_live_weights() {
         !a.run_state().is_active()
     });
 }
+
+/// A video clip dropped on the window shows its first frame before/after and
+/// what it is; "Convert video" runs in the background with progress and ends in
+/// a notification that opens the file, which has every frame and the sound.
+#[test]
+fn dropped_video_converts_with_sound() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, style) = common::tiny_dataset(tmp.path(), 2, 40);
+    let checkpoints = tmp.path().join("checkpoints");
+    photo2anime::model_io::write_model_dir(
+        GeneratorConfig::new().init(&Device::flex()),
+        &checkpoints.join("tiny-model"),
+        UpsampleMode::AlignCorners,
+        ModelOrigin::Trained,
+    )
+    .unwrap();
+    let clip = tmp.path().join("walk.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi"])
+        .args(["-i", "testsrc=size=96x64:rate=25:duration=1"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=1"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg is installed (.ci/run installs it)");
+    assert!(made.success());
+    let output = tmp.path().join("out").join("walk-anime.mp4");
+
+    let mut settings = tiny_settings(&photos, &style, 10);
+    settings.tab = Tab::Convert;
+    let mut h = harness(app(settings, &checkpoints));
+    run_until(&mut h, Duration::from_secs(30), "model A chosen", |a| {
+        a.convert().model_a_spec(a.run_state()).is_some()
+    });
+    drop_file(&mut h, &clip);
+    h.step();
+    run_until(
+        &mut h,
+        Duration::from_secs(60),
+        "first frame converted",
+        |a| a.convert().result(Slot::A).is_some(),
+    );
+    let (frame, _) = h.state().convert().result(Slot::A).unwrap();
+    assert_eq!(frame.dimensions(), (96, 64));
+    assert!(h.query_by_label_contains("Video clip").is_some());
+    assert!(
+        h.query_by_label_contains("96x64, 25.000 fps, 1.0 s, with sound")
+            .is_some()
+    );
+    assert!(h.query_by_label("Convert video...").is_some());
+    let id = h
+        .state()
+        .convert()
+        .selected_clip()
+        .expect("the clip is selected");
+    h.state_mut().command(UiCommand::ConvertVideo {
+        id,
+        output: output.clone(),
+    });
+    h.step();
+    assert!(h.state().convert().video_running());
+    h.step();
+    assert!(h.query_by_label("Cancel video").is_some());
+    run_until(&mut h, Duration::from_secs(120), "video converted", |a| {
+        !a.convert().video_running()
+    });
+    let toast = h
+        .state()
+        .toasts()
+        .items()
+        .iter()
+        .find(|t| t.file.as_deref() == Some(output.as_path()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no notification for the video: {:?}",
+                h.state().toasts().items()
+            )
+        });
+    assert!(toast.text.contains("25 frames"), "{}", toast.text);
+    assert!(h.query_by_label("Open").is_some() && h.query_by_label("Show folder").is_some());
+    let probe = photo2anime::video::ffmpeg::probe(
+        &photo2anime::video::ffmpeg::FfmpegTools::default(),
+        &output,
+    )
+    .unwrap();
+    assert_eq!(
+        (probe.width, probe.height, probe.frames),
+        (96, 64, Some(25))
+    );
+    assert_eq!(probe.audio_codecs, vec!["aac".to_string()]);
+}

@@ -437,3 +437,39 @@ fn corrupt_clips_and_missing_ffmpeg_are_clear_errors() {
     );
     assert!(matches!(wrong, Err(VideoError::Options(_))), "{wrong:?}");
 }
+
+/// The command line: a clip converts to a file with its sound; without FFmpeg
+/// the error names the package, and the exit code is non-zero.
+#[test]
+fn the_cli_converts_a_clip_and_names_the_missing_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = test_clip(dir.path());
+    let out = dir.path().join("cli-anime.mp4");
+    let model = common::fixture("generator_seed0.pt");
+    let run = |extra_env: Option<(&str, &Path)>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_photo2anime"));
+        cmd.args(["convert", "--device", "cpu", "--model"])
+            .arg(&model)
+            .arg(&clip)
+            .arg("-o")
+            .arg(&out);
+        if let Some((k, v)) = extra_env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let missing = run(Some(("PHOTO2ANIME_FFPROBE", &dir.path().join("none"))));
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("apt install ffmpeg"), "{stderr}");
+    assert!(!out.exists());
+    let ok = run(None);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let s = streams(&out);
+    assert!(s.iter().any(|v| v.0 == "video" && v.1 == 50), "{s:?}");
+    assert!(s.iter().any(|v| v.0 == "audio"), "{s:?}");
+}

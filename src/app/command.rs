@@ -53,6 +53,15 @@ pub enum UiCommand {
     },
     /// Stop the running folder conversion after the current file.
     CancelBatch,
+    /// Convert clip `id` of the Convert list into `output` with model A.
+    ConvertVideo {
+        /// The clip's id in the Convert list.
+        id: u64,
+        /// The output file.
+        output: std::path::PathBuf,
+    },
+    /// Stop the running video conversion (its partial output is removed).
+    CancelVideo,
     /// Download and install a table entry by name.
     Download(String),
     /// Stop the running download (resumable later).

@@ -46,6 +46,8 @@ pub struct Toast {
     pub count: usize,
     /// `egui` time it (last) arrived; `None` until shown once.
     pub since: Option<f64>,
+    /// A file it is about (a converted clip): offered to open, and kept until dismissed.
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// Notifications shown at most this many at a time (the rest wait).
@@ -60,7 +62,16 @@ pub struct Toasts {
 impl Toasts {
     /// Adds a message (or counts a repeat of one still shown).
     pub fn push(&mut self, level: Level, text: impl Into<String>) {
-        let text = text.into();
+        self.push_inner(level, text.into(), None);
+    }
+
+    /// Adds a message about `file` with buttons to open it and its folder; it
+    /// stays until dismissed.
+    pub fn push_file(&mut self, level: Level, text: impl Into<String>, file: std::path::PathBuf) {
+        self.push_inner(level, text.into(), Some(file));
+    }
+
+    fn push_inner(&mut self, level: Level, text: String, file: Option<std::path::PathBuf>) {
         if let Some(t) = self
             .items
             .iter_mut()
@@ -75,6 +86,7 @@ impl Toasts {
             text,
             count: 1,
             since: None,
+            file,
         });
     }
 
@@ -93,12 +105,13 @@ impl Toasts {
         }
         self.items
             .retain(|t| match (t.level.lifetime_secs(), t.since) {
-                (Some(life), Some(since)) => now - since < life,
+                (Some(life), Some(since)) => t.file.is_some() || now - since < life,
                 _ => true,
             });
         if let Some(next) = self
             .items
             .iter()
+            .filter(|t| t.file.is_none())
             .filter_map(|t| Some(t.level.lifetime_secs()? - (now - t.since?)))
             .reduce(f64::min)
         {
@@ -109,6 +122,7 @@ impl Toasts {
         }
         let mut dismiss: Option<usize> = None;
         let mut dismiss_all = false;
+        let mut open_failed: Option<String> = None;
         let hidden = self.items.len().saturating_sub(VISIBLE);
         egui::Area::new(Id::unique("p2a-toasts"))
             .order(Order::Foreground)
@@ -134,6 +148,22 @@ impl Toasts {
                             t.text.clone()
                         };
                         ui.add(egui::Label::new(text).wrap());
+                        if let Some(file) = &t.file {
+                            ui.horizontal(|ui| {
+                                let folder = file.parent().unwrap_or(file.as_path());
+                                for (label, target) in
+                                    [("Open", file.as_path()), ("Show folder", folder)]
+                                {
+                                    // Detached: the UI thread never waits on the viewer.
+                                    if ui.small_button(label).clicked()
+                                        && let Err(e) = open::that_detached(target)
+                                    {
+                                        open_failed =
+                                            Some(format!("Cannot open {}: {e}", target.display()));
+                                    }
+                                }
+                            });
+                        }
                     });
                 }
                 if self.items.len() > 1 {
@@ -151,6 +181,9 @@ impl Toasts {
             self.items.clear();
         } else if let Some(i) = dismiss {
             self.items.remove(i);
+        }
+        if let Some(text) = open_failed {
+            self.push(Level::Error, text);
         }
     }
 }

@@ -30,6 +30,8 @@ use crate::convert::recipe::Recipe;
 use crate::data::image_io::IMAGE_EXTENSIONS;
 use crate::train::TrainCommand;
 use crate::train::run_dir::{RunInfo, files};
+use crate::video::ffmpeg::VideoInfo;
+use crate::video::{VIDEO_EXTENSIONS, VideoProgress, has_video_extension};
 
 /// Decoded photos kept in memory (older ones are decoded again when selected).
 const KEEP_DECODED: usize = 8;
@@ -87,6 +89,41 @@ struct Photo {
     original: Original,
     results: HashMap<Slot, SlotResult>,
     last_used: u64,
+    /// For a video clip: which frame is shown, and the clip once probed.
+    clip: Option<Clip>,
+}
+
+/// A video clip in the list: the before/after view shows one of its frames.
+#[derive(Debug, Clone, Default)]
+struct Clip {
+    /// The frame shown, in seconds.
+    time_s: f64,
+    /// What FFmpeg found in it (after the first frame decoded).
+    info: Option<VideoInfo>,
+}
+
+impl Photo {
+    /// The request that decodes what the view shows: the photo, or the clip's frame.
+    fn decode_request(&self) -> ImageRequest {
+        match &self.clip {
+            Some(clip) => ImageRequest::DecodeVideoFrame {
+                id: self.id,
+                path: self.path.clone(),
+                time_s: clip.time_s,
+            },
+            None => ImageRequest::DecodePhoto {
+                id: self.id,
+                path: self.path.clone(),
+            },
+        }
+    }
+}
+
+/// The running video conversion, as the panel shows it.
+#[derive(Debug)]
+struct VideoJobView {
+    name: String,
+    progress: Option<VideoProgress>,
 }
 
 #[derive(Debug)]
@@ -114,6 +151,7 @@ pub struct ConvertPanel {
     batch_failures: Vec<(PathBuf, String)>,
     /// The conversion thread's device, once it has one.
     pub device: Option<String>,
+    video_job: Option<VideoJobView>,
     /// Photo sides already converted with live weights of the run in this folder:
     /// a restyle (colours, strength) of those keeps the weights they showed.
     live_converted: (Option<PathBuf>, HashSet<(u64, Slot)>),
@@ -201,6 +239,7 @@ impl ConvertPanel {
                         original: Original::NotLoaded,
                         results: HashMap::new(),
                         last_used: 0,
+                        clip: has_video_extension(path).then(Clip::default),
                     });
                     id
                 }
@@ -254,6 +293,76 @@ impl ConvertPanel {
             ),
             Err(e) => Original::Failed(e),
         };
+    }
+
+    /// Takes a decoded video frame (an answer for a frame no longer wanted is dropped).
+    pub fn on_video_frame(
+        &mut self,
+        ctx: &egui::Context,
+        id: u64,
+        time_s: f64,
+        result: Result<(Arc<RgbImage>, TiledPixels, VideoInfo), String>,
+    ) {
+        let Some(photo) = self.photos.iter_mut().find(|p| p.id == id) else {
+            return;
+        };
+        let Some(clip) = photo.clip.as_mut() else {
+            return;
+        };
+        if clip.time_s != time_s {
+            return;
+        }
+        photo.original = match result {
+            Ok((rgb, prepared, info)) => {
+                clip.info = Some(info);
+                Original::Ready(
+                    rgb,
+                    TiledTexture::upload(ctx, &format!("clip-{id}-{time_s}"), &prepared),
+                )
+            }
+            Err(e) => Original::Failed(e),
+        };
+    }
+
+    /// The id of the selected item when it is a video clip.
+    pub fn selected_clip(&self) -> Option<u64> {
+        self.photos
+            .iter()
+            .find(|p| Some(p.id) == self.selected && p.clip.is_some())
+            .map(|p| p.id)
+    }
+
+    /// The file of clip `id`, if listed.
+    pub fn clip_path(&self, id: u64) -> Option<PathBuf> {
+        self.photos
+            .iter()
+            .find(|p| p.id == id && p.clip.is_some())
+            .map(|p| p.path.clone())
+    }
+
+    /// Marks a video conversion of `input` as started.
+    pub fn on_video_started(&mut self, input: &Path) {
+        self.video_job = Some(VideoJobView {
+            name: file_name(input),
+            progress: None,
+        });
+    }
+
+    /// Records video conversion progress.
+    pub fn on_video_progress(&mut self, progress: VideoProgress) {
+        if let Some(job) = self.video_job.as_mut() {
+            job.progress = Some(progress);
+        }
+    }
+
+    /// Marks the video conversion as ended (whatever the outcome).
+    pub fn on_video_finished(&mut self) {
+        self.video_job = None;
+    }
+
+    /// Whether a video conversion runs.
+    pub fn video_running(&self) -> bool {
+        self.video_job.is_some()
     }
 
     /// Takes a conversion result; returns an error message worth a notification.
@@ -427,10 +536,7 @@ impl ConvertPanel {
             && matches!(p.original, Original::NotLoaded)
         {
             p.original = Original::Decoding;
-            out.push(WorkerRequest::Images(ImageRequest::DecodePhoto {
-                id: p.id,
-                path: p.path.clone(),
-            }));
+            out.push(WorkerRequest::Images(p.decode_request()));
         }
         out
     }
@@ -469,10 +575,7 @@ impl ConvertPanel {
         if matches!(photo.original, Original::NotLoaded) {
             photo.original = Original::Decoding;
             out.push(UiCommand::Worker(WorkerRequest::Images(
-                ImageRequest::DecodePhoto {
-                    id: photo.id,
-                    path: photo.path.clone(),
-                },
+                photo.decode_request(),
             )));
         }
         let Original::Ready(rgb, _) = &photo.original else {
@@ -567,14 +670,18 @@ impl ConvertPanel {
         out: &mut Vec<UiCommand>,
     ) {
         ui.heading("Convert");
-        ui.label("Drop photos anywhere on the window, or:");
+        ui.label("Drop photos or video clips anywhere on the window, or:");
         ui.horizontal(|ui| {
             if ui.button("Open photos...").clicked() {
                 out.push(UiCommand::Worker(WorkerRequest::Job(JobRequest::Dialog {
                     purpose: DialogPurpose::OpenPhotos,
                     kind: DialogKind::PickFiles(
-                        "Images".into(),
-                        IMAGE_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+                        "Images and videos".into(),
+                        IMAGE_EXTENSIONS
+                            .iter()
+                            .chain(VIDEO_EXTENSIONS)
+                            .map(|e| e.to_string())
+                            .collect(),
                     ),
                     start_dir: settings.convert.last_dir.clone(),
                 })));
@@ -703,6 +810,7 @@ impl ConvertPanel {
         }
         ui.separator();
         self.result_info_ui(ui, settings, out);
+        self.clip_ui(ui, settings, run, out);
         ui.separator();
         ui.label(RichText::new("Whole folder").strong());
         match self.batch {
@@ -751,6 +859,117 @@ impl ConvertPanel {
         }
         if let Some(device) = &self.device {
             ui.weak(format!("Converting on {device}"));
+        }
+    }
+
+    /// For a selected clip: what it is, a frame scrubber, and "Convert video..."
+    /// (or the running conversion's progress and Cancel).
+    fn clip_ui(
+        &mut self,
+        ui: &mut Ui,
+        settings: &Settings,
+        run: &RunState,
+        out: &mut Vec<UiCommand>,
+    ) {
+        if let Some(job) = &self.video_job {
+            ui.separator();
+            ui.label(RichText::new(format!("Converting video {}", job.name)).strong());
+            match &job.progress {
+                Some(p) => {
+                    let frac = p.total.map_or(0.0, |t| p.done as f32 / t.max(1) as f32);
+                    let eta = p.eta_s.map_or(String::new(), |s| {
+                        format!(", {}:{:02} left", s as u64 / 60, s as u64 % 60)
+                    });
+                    let total = p.total.map_or("?".to_string(), |t| t.to_string());
+                    ui.add(egui::ProgressBar::new(frac).text(format!(
+                        "{} / {total} frames, {:.2} frames/s{eta}",
+                        p.done, p.fps
+                    )));
+                }
+                None => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("Starting...");
+                    });
+                }
+            }
+            if ui.button("Cancel video").clicked() {
+                out.push(UiCommand::CancelVideo);
+            }
+        }
+        let has_model = self.model_a_spec(run).is_some();
+        let running = self.video_job.is_some();
+        let Some(photo) = self.photos.iter_mut().find(|p| Some(p.id) == self.selected) else {
+            return;
+        };
+        let Some(clip) = photo.clip.as_mut() else {
+            return;
+        };
+        ui.separator();
+        ui.label(RichText::new("Video clip").strong());
+        let Some(info) = clip.info.clone() else {
+            ui.weak("Reading the clip...");
+            return;
+        };
+        ui.label(format!(
+            "{}x{}, {:.3} fps, {}{}",
+            info.width,
+            info.height,
+            info.rate.fps(),
+            info.duration_s
+                .map_or("length unknown".to_string(), |d| format!("{d:.1} s")),
+            if info.audio_codecs.is_empty() {
+                ", no sound"
+            } else {
+                ", with sound"
+            }
+        ));
+        if let Some(duration) = info.duration_s {
+            let mut t = clip.time_s;
+            let r = ui
+                .add(
+                    egui::Slider::new(&mut t, 0.0..=duration)
+                        .suffix(" s")
+                        .text("Frame at"),
+                )
+                .on_hover_text("The frame shown before/after (converted on its own, as a still)");
+            // A new frame when the drag ends (or on a click or keyboard change).
+            if r.changed() || r.drag_stopped() {
+                clip.time_s = t;
+            }
+            if r.drag_stopped() || (r.changed() && !r.dragged()) {
+                photo.original = Original::Decoding;
+                photo.results.clear();
+                out.push(UiCommand::Worker(WorkerRequest::Images(
+                    photo.decode_request(),
+                )));
+            }
+        }
+        let stem = photo
+            .path
+            .file_stem()
+            .map_or_else(|| "video".to_string(), |s| s.to_string_lossy().to_string());
+        let r = ui
+            .add_enabled(has_model && !running, egui::Button::new("Convert video..."))
+            .on_hover_text(
+                "Converts every frame with model A on the CPU, with the sound, frame rate and \
+                 colours options; brightness is kept steady across frames.",
+            )
+            .on_disabled_hover_text(if running {
+                "A video conversion is running."
+            } else {
+                "Choose a model first."
+            });
+        if r.clicked() {
+            out.push(UiCommand::Worker(WorkerRequest::Job(JobRequest::Dialog {
+                purpose: DialogPurpose::SaveVideo { id: photo.id },
+                kind: DialogKind::SaveFile(format!("{stem}-anime.mp4")),
+                start_dir: settings
+                    .convert
+                    .last_dir
+                    .clone()
+                    .or_else(|| photo.path.parent().map(Path::to_path_buf)),
+            })));
         }
     }
 
@@ -951,7 +1170,10 @@ impl ConvertPanel {
             );
         } else {
             let (a, a_label, a_status) = result(Slot::A);
-            let before = format!("Before: {}", photo.name);
+            let before = match &photo.clip {
+                Some(c) => format!("Before: {} at {:.1} s", photo.name, c.time_s),
+                None => format!("Before: {}", photo.name),
+            };
             let after = format!("After: {a_label}");
             self.view.show(
                 ui,

@@ -92,6 +92,8 @@ impl StudioApp {
             }
             UiCommand::ConvertFolder { input, output } => self.convert_folder(input, output),
             UiCommand::CancelBatch => self.worker.cancel_batch(),
+            UiCommand::ConvertVideo { id, output } => self.convert_video(id, output),
+            UiCommand::CancelVideo => self.worker.cancel_video(),
             UiCommand::Download(name) => match self.downloads.entry(&name).cloned() {
                 Some(entry) => {
                     self.downloads.started(&name);
@@ -107,6 +109,26 @@ impl StudioApp {
             UiCommand::CancelDownload => self.worker.cancel_download(),
         }
         ctx.request_repaint();
+    }
+
+    fn convert_video(&mut self, id: u64, output: std::path::PathBuf) {
+        let Some(input) = self.convert.clip_path(id) else {
+            self.toasts
+                .push(Level::Warning, "That clip is no longer in the list.");
+            return;
+        };
+        let Some(model) = self.convert.model_a_spec(&self.training.run) else {
+            self.toasts.push(Level::Warning, "Choose a model first.");
+            return;
+        };
+        self.convert.on_video_started(&input);
+        self.worker
+            .send(WorkerRequest::Job(JobRequest::ConvertVideo {
+                model,
+                input,
+                output,
+                style: self.settings.convert.style(),
+            }));
     }
 
     fn convert_folder(&mut self, input: std::path::PathBuf, output: std::path::PathBuf) {

@@ -1,6 +1,6 @@
 //! Files dropped on the window (or named on the command line): folders go to the
-//! Dataset box under the pointer, models are imported, photos are listed for
-//! conversion. And the overlay that says what a drop will do.
+//! Dataset box under the pointer, models are imported, photos and video clips are
+//! listed for conversion. And the overlay that says what a drop will do.
 
 use std::path::PathBuf;
 
@@ -47,12 +47,12 @@ impl StudioApp {
                 }
             } else if is_model_file(&path) {
                 self.pending.push(UiCommand::ImportModel(path));
-            } else if is_photo_file(&path) {
+            } else if is_photo_file(&path) || crate::video::has_video_extension(&path) {
                 photos.push(path);
             } else {
                 self.toasts.push(
                     Level::Warning,
-                    format!("{}: not a photo or a model file", path.display()),
+                    format!("{}: not a photo, video or model file", path.display()),
                 );
             }
         }
@@ -78,6 +78,8 @@ pub(super) fn paint_drop_overlay(ctx: &egui::Context, tab: Tab) {
         "Drop the folder on the Photos or Style box".to_string()
     } else if hovered.iter().any(|p| is_model_file(p)) {
         "Drop to import the model".to_string()
+    } else if hovered.iter().any(|p| crate::video::has_video_extension(p)) {
+        "Drop to convert the video".to_string()
     } else {
         let n = hovered.len().max(1);
         format!("Drop to convert {n} photo{}", if n == 1 { "" } else { "s" })

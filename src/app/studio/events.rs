@@ -154,6 +154,12 @@ impl StudioApp {
                 self.convert
                     .on_decoded(ctx, id, result.map_err(|e| e.to_string()));
             }
+            WorkerEvent::VideoFrame { id, time_s, result } => {
+                self.convert
+                    .on_video_frame(ctx, id, time_s, result.map_err(|e| e.to_string()));
+            }
+            WorkerEvent::VideoProgress(progress) => self.convert.on_video_progress(progress),
+            WorkerEvent::VideoFinished(result) => self.on_video_finished(result),
             WorkerEvent::ConvertDevice {
                 description,
                 fallback,
@@ -201,6 +207,7 @@ impl StudioApp {
             ExclusiveJob::Dialog => "A file dialog is already open.",
             ExclusiveJob::Batch => "A folder conversion is already running.",
             ExclusiveJob::Download => "A download is already running.",
+            ExclusiveJob::Video => "A video conversion is already running.",
         };
         self.toasts.push(Level::Info, text);
     }
@@ -261,6 +268,36 @@ impl StudioApp {
         run.batch_size = h.config.batch_size;
         run.latest_checkpoint = Some(h.checkpoint);
         run.run_dir = Some(h.run_dir);
+    }
+
+    fn on_video_finished(&mut self, result: Result<crate::video::VideoReport, WorkerError>) {
+        self.convert.on_video_finished();
+        match result {
+            Ok(r) => {
+                let cuts = match r.scene_cuts {
+                    0 => String::new(),
+                    n => format!(", {n} scene cuts"),
+                };
+                self.toasts.push_file(
+                    Level::Info,
+                    format!(
+                        "Converted video into {}: {} frames in {:.0} s ({:.2} frames/s){cuts}",
+                        r.output.display(),
+                        r.frames,
+                        r.seconds,
+                        r.frames as f64 / r.seconds.max(1e-9)
+                    ),
+                    r.output,
+                );
+            }
+            Err(WorkerError::Video(crate::video::VideoError::Cancelled)) => self.toasts.push(
+                Level::Info,
+                "Video conversion cancelled; nothing was written.",
+            ),
+            Err(e) => self
+                .toasts
+                .push(Level::Error, format!("Video conversion failed: {e}")),
+        }
     }
 
     fn on_batch_finished(&mut self, result: Result<BatchSummary, WorkerError>) {
@@ -463,6 +500,11 @@ impl StudioApp {
                         "That result is no longer available; convert the photo again.",
                     ),
                 }
+            }
+            DialogPurpose::SaveVideo { id } => {
+                self.settings.convert.last_dir = parent;
+                self.pending
+                    .push(UiCommand::ConvertVideo { id, output: first });
             }
             DialogPurpose::BatchInput => {
                 self.worker.send(WorkerRequest::Job(JobRequest::Dialog {

@@ -60,6 +60,11 @@ fn failure(request: ImageRequest, error: WorkerError) -> WorkerEvent {
             id,
             result: Err(error),
         },
+        ImageRequest::DecodeVideoFrame { id, time_s, .. } => WorkerEvent::VideoFrame {
+            id,
+            time_s,
+            result: Err(error),
+        },
     }
 }
 
@@ -87,7 +92,9 @@ pub(crate) fn run(rx: &Receiver<ImageRequest>, sink: &EventSink, decode: Decoder
                     *newest = (*newest).max(*generation);
                     thumbs.push(r);
                 }
-                ImageRequest::StyleVariants { .. } | ImageRequest::DecodePhoto { .. } => {
+                ImageRequest::StyleVariants { .. }
+                | ImageRequest::DecodePhoto { .. }
+                | ImageRequest::DecodeVideoFrame { .. } => {
                     rest.push_back(r);
                 }
             }
@@ -98,7 +105,9 @@ pub(crate) fn run(rx: &Receiver<ImageRequest>, sink: &EventSink, decode: Decoder
             ImageRequest::Thumbnail {
                 role, generation, ..
             } => newest_generation.get(role) == Some(generation),
-            ImageRequest::StyleVariants { .. } | ImageRequest::DecodePhoto { .. } => true,
+            ImageRequest::StyleVariants { .. }
+            | ImageRequest::DecodePhoto { .. }
+            | ImageRequest::DecodeVideoFrame { .. } => true,
         });
         if let Some(request) = queue.pop_front().or_else(|| thumbs.pop()) {
             serve(request, sink, decode);
@@ -155,6 +164,20 @@ fn answer(request: ImageRequest, decode: Decoder) -> WorkerEvent {
                 (Arc::new(d.rgb), pixels)
             });
             WorkerEvent::PhotoDecoded { id, result }
+        }
+        ImageRequest::DecodeVideoFrame { id, path, time_s } => {
+            let tools = crate::video::ffmpeg::FfmpegTools::default();
+            let result = crate::video::ffmpeg::probe(&tools, &path)
+                .and_then(|info| {
+                    let frame = crate::video::ffmpeg::frame_at(&tools, &path, time_s)?;
+                    Ok((frame, info))
+                })
+                .map(|(frame, info)| {
+                    let pixels = TiledPixels::from_rgb(&frame);
+                    (Arc::new(frame), pixels, info)
+                })
+                .map_err(WorkerError::from);
+            WorkerEvent::VideoFrame { id, time_s, result }
         }
     }
 }

@@ -36,6 +36,7 @@ pub(crate) struct Jobs {
     exclusive: Arc<Mutex<HashSet<ExclusiveJob>>>,
     batch_cancel: Arc<AtomicBool>,
     download_cancel: Arc<AtomicBool>,
+    video_cancel: Arc<AtomicBool>,
 }
 
 /// Releases an exclusive job's slot when its thread ends, however it ends.
@@ -62,6 +63,7 @@ impl Jobs {
             exclusive: Arc::default(),
             batch_cancel: Arc::default(),
             download_cancel: Arc::default(),
+            video_cancel: Arc::default(),
         }
     }
 
@@ -71,6 +73,10 @@ impl Jobs {
     }
 
     /// Asks the running folder conversion to stop after the current file.
+    pub(crate) fn cancel_video(&self) {
+        self.video_cancel.store(true, Ordering::Relaxed);
+    }
+
     pub(crate) fn cancel_batch(&self) {
         self.batch_cancel.store(true, Ordering::Relaxed);
     }
@@ -187,6 +193,25 @@ impl Jobs {
                         ))
                     },
                     |e| WorkerEvent::BatchFinished(Err(e)),
+                );
+            }
+            JobRequest::ConvertVideo {
+                model,
+                input,
+                output,
+                style,
+            } => {
+                self.video_cancel.store(false, Ordering::Relaxed);
+                let cancel = self.video_cancel.clone();
+                self.spawn(
+                    "video",
+                    Some(ExclusiveJob::Video),
+                    move |sink| {
+                        WorkerEvent::VideoFinished(run_video(
+                            &model, &input, &output, &style, &cancel, sink,
+                        ))
+                    },
+                    |e| WorkerEvent::VideoFinished(Err(e)),
                 );
             }
             JobRequest::Download {
@@ -370,6 +395,50 @@ fn run_batch(
         failed: report.failed,
         cancelled: report.cancelled,
     })
+}
+
+/// Converts a clip on the CPU engine (weights read from a Flex copy of the
+/// model), reporting progress at most ten times a second.
+fn run_video(
+    model: &ModelSpec,
+    input: &Path,
+    output: &Path,
+    style: &StyleChoice,
+    cancel: &AtomicBool,
+    sink: &EventSink,
+) -> Result<crate::video::VideoReport, WorkerError> {
+    use crate::video::ffmpeg::{EncodeSettings, FfmpegTools, VideoCodec};
+    let device = burn::tensor::Device::flex();
+    let loaded = super::convert::open_model(model, &device)?;
+    let styled = styled(loaded, &model.path, *style, &device)?;
+    let options = options_for_backend(style, styled.photo_blend, false);
+    let mut styler = crate::video::FrameStyler::new(
+        &styled.generator,
+        options,
+        Some(crate::video::temporal::DEFAULT_ALPHA),
+    )?;
+    let codec =
+        if crate::video::ffmpeg::Container::of(output)? == crate::video::ffmpeg::Container::Webm {
+            VideoCodec::Vp9
+        } else {
+            VideoCodec::H264
+        };
+    let mut last_sent: Option<std::time::Instant> = None;
+    let report = crate::video::convert_video(
+        &mut styler,
+        &FfmpegTools::default(),
+        input,
+        output,
+        &EncodeSettings { codec, crf: None },
+        cancel,
+        &mut |p| {
+            if last_sent.is_none_or(|t| t.elapsed().as_millis() >= 100) {
+                last_sent = Some(std::time::Instant::now());
+                sink.send(WorkerEvent::VideoProgress(p.clone()));
+            }
+        },
+    )?;
+    Ok(report)
 }
 
 #[cfg(test)]

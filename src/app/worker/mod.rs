@@ -133,6 +133,11 @@ impl Worker {
         self.training.is_active()
     }
 
+    /// Stops the running video conversion (its partial output is removed).
+    pub fn cancel_video(&self) {
+        self.jobs.cancel_video();
+    }
+
     /// Asks the running folder conversion to stop after the current file.
     pub fn cancel_batch(&self) {
         self.jobs.cancel_batch();

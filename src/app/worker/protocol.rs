@@ -174,6 +174,11 @@ pub enum DialogPurpose {
         /// Which model's output.
         slot: Slot,
     },
+    /// Choose where to write a converted video clip.
+    SaveVideo {
+        /// The clip's id.
+        id: u64,
+    },
     /// Choose a folder of photos to convert.
     BatchInput,
     /// Choose the output folder of a batch whose input folder is given.
@@ -336,6 +341,8 @@ pub enum ExclusiveJob {
     Batch,
     /// A download (one at a time: they share the network and the disk).
     Download,
+    /// A video conversion (one at a time: each takes every core).
+    Video,
 }
 
 /// Why a background request failed.
@@ -358,6 +365,9 @@ pub enum WorkerError {
     /// A conversion failed.
     #[error(transparent)]
     Convert(#[from] ConvertError),
+    /// A video could not be read, converted or written.
+    #[error(transparent)]
+    Video(#[from] crate::video::VideoError),
     /// A model could not be loaded.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -429,6 +439,15 @@ pub enum ImageRequest {
         id: u64,
         /// The file.
         path: PathBuf,
+    },
+    /// Decode one frame of a video clip with FFmpeg ([`WorkerEvent::VideoFrame`]).
+    DecodeVideoFrame {
+        /// The UI's id for the clip.
+        id: u64,
+        /// The clip.
+        path: PathBuf,
+        /// Where in the clip, in seconds (clamped into it).
+        time_s: f64,
     },
 }
 
@@ -531,6 +550,18 @@ pub enum JobRequest {
         style: StyleChoice,
         /// Device to convert on.
         device: DeviceSetting,
+    },
+    /// Convert a video clip on the CPU engine with smoothed statistics
+    /// ([`WorkerEvent::VideoProgress`], [`WorkerEvent::VideoFinished`]); one at a time.
+    ConvertVideo {
+        /// Model to use.
+        model: ModelSpec,
+        /// The clip.
+        input: PathBuf,
+        /// The output file (.mp4, .mov, .mkv or .webm).
+        output: PathBuf,
+        /// Strength and colour choices.
+        style: StyleChoice,
     },
     /// Write an image ([`WorkerEvent::Saved`]).
     SaveImage {
@@ -668,6 +699,20 @@ pub enum WorkerEvent {
         /// Pixels and their upload-ready tiles, or why not.
         result: Result<(Arc<RgbImage>, TiledPixels), WorkerError>,
     },
+    /// A frame of a video clip was decoded.
+    VideoFrame {
+        /// The clip's id.
+        id: u64,
+        /// Where in the clip it is (seconds, as asked).
+        time_s: f64,
+        /// The frame, its upload-ready tiles and the clip's description, or why not.
+        result: Result<(Arc<RgbImage>, TiledPixels, crate::video::ffmpeg::VideoInfo), WorkerError>,
+    },
+    /// Video conversion progress.
+    VideoProgress(crate::video::VideoProgress),
+    /// A video conversion ended: written, cancelled ([`crate::video::VideoError::Cancelled`])
+    /// or failed (also when it crashed: the progress bar must go).
+    VideoFinished(Result<crate::video::VideoReport, WorkerError>),
     /// The conversion thread created its device.
     ConvertDevice {
         /// e.g. `cpu: Flex (2 threads)`.
