@@ -26,7 +26,7 @@ use crate::video::{VideoJob, has_video_extension, plan_video_jobs};
 /// Train an AnimeGANv2 photo-to-anime model on your own style and convert photos.
 /// Run without a subcommand to open the studio.
 #[derive(Parser, Debug)]
-#[command(name = "photo2anime", version, about, long_about = None)]
+#[command(name = "photo2anime", version = crate::VERSION, about, long_about = None)]
 pub struct Cli {
     /// What to do; none opens the GUI.
     #[command(subcommand)]
@@ -67,13 +67,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = UpsampleArg::AlignCorners)]
         upsample: UpsampleArg,
     },
-    /// Write a model's generator as .safetensors in the PyTorch port's key layout.
+    /// Write a model's generator as .onnx (a graph any ONNX runtime runs: opset 13,
+    /// dynamic height and width) or as .safetensors in the PyTorch port's key layout.
     Export {
         /// Run/model folder, .bpk, .pt or .safetensors.
         model: PathBuf,
-        /// Output file (.safetensors).
+        /// Output file: .onnx or .safetensors.
         #[arg(short, long)]
         out: PathBuf,
+        /// Override the model's upsampling rule (foreign files default to align-corners).
+        #[arg(long, value_enum)]
+        upsample: Option<UpsampleArg>,
     },
 }
 
@@ -252,10 +256,24 @@ pub fn run(command: Command) -> Result<()> {
             println!("imported {} -> {}", file.display(), dir.display());
             Ok(())
         }
-        Command::Export { model, out } => {
+        Command::Export {
+            model,
+            out,
+            upsample,
+        } => {
             let device = select(DeviceChoice::Cpu);
-            let loaded = load_generator(&model, &device.device, None)?;
-            export_safetensors(&loaded, &out)?;
+            let loaded = load_generator(&model, &device.device, upsample.map(Into::into))?;
+            let ext = out
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            match ext.as_deref() {
+                Some("onnx") => {
+                    crate::interop::onnx::export_onnx(&loaded.generator, &loaded.description, &out)?
+                }
+                Some("safetensors") => export_safetensors(&loaded, &out)?,
+                _ => bail!("{}: write .onnx or .safetensors", out.display()),
+            }
             println!("exported {} -> {}", loaded.description, out.display());
             Ok(())
         }

@@ -28,6 +28,16 @@ pub mod tensor_image;
 pub mod train;
 pub mod video;
 
+/// The version and the git commit it was built from, e.g. `0.1.0 (commit 1a2b3c4d5e6f)`:
+/// shown by `--version` and the studio's About, and recorded in every model and
+/// PNG photo2anime writes.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("PHOTO2ANIME_GIT_COMMIT"),
+    ")"
+);
+
 /// The demo dataset shipped in `assets/demo`, resolved against the crate root at
 /// build time and the current directory at run time.
 pub fn demo_dir() -> std::path::PathBuf {

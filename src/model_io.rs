@@ -27,6 +27,9 @@ pub enum ModelError {
     /// A photo2anime model directory is unusable.
     #[error(transparent)]
     Checkpoint(#[from] RunDirError),
+    /// A model could not be exported (a weight unreadable, the file unwritable).
+    #[error("export: {0}")]
+    Export(String),
     /// The path is not something we can load.
     #[error("{path}: not a model (expected a run/model folder, .bpk, .pt/.pth or .safetensors)")]
     Unrecognised {
@@ -189,7 +192,7 @@ pub fn write_model_dir(
     write_json(
         &out.join("model.json"),
         &ModelInfo {
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: crate::VERSION.to_string(),
             upsample: mode,
             origin,
             vgg: None,

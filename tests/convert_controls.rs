@@ -183,3 +183,45 @@ fn pngs_carry_their_recipe_and_info_prints_it() {
     img.save(&plain).unwrap();
     assert!(matches!(read_recipe(&plain), Err(RecipeError::Missing(_))));
 }
+
+/// `--version` names the version and the git commit of the build, and a model
+/// photo2anime writes records the same string.
+#[test]
+fn version_names_the_commit_and_models_record_it() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_photo2anime"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(out.status.success());
+    assert_eq!(text, format!("photo2anime {}", photo2anime::VERSION));
+    assert!(
+        text.starts_with(&format!(
+            "photo2anime {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    // Built from a git checkout (as here and in CI): the commit is HEAD's.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(head) = head {
+        assert!(text.contains(&head), "{text} does not name HEAD {head}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = photo2anime::model_io::write_model_dir(
+        photo2anime::model::GeneratorConfig::new().init(&burn::tensor::Device::flex()),
+        &dir.path().join("m"),
+        photo2anime::model::UpsampleMode::AlignCorners,
+        photo2anime::train::run_dir::ModelOrigin::Trained,
+    )
+    .unwrap();
+    let info: photo2anime::train::run_dir::ModelInfo =
+        photo2anime::train::run_dir::read_json(&model.join("model.json")).unwrap();
+    assert_eq!(info.version, photo2anime::VERSION);
+}

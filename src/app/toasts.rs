@@ -96,7 +96,9 @@ impl Toasts {
     }
 
     /// Paints the list on a foreground layer and handles dismissal and expiry.
-    pub fn show(&mut self, ctx: &Context) {
+    /// Returns a file or folder the user asked to open (the caller opens it off
+    /// the UI thread: a launcher may take its time).
+    pub fn show(&mut self, ctx: &Context) -> Option<std::path::PathBuf> {
         let now = ctx.input(|i| i.time);
         for t in &mut self.items {
             if t.since.is_none() {
@@ -118,11 +120,11 @@ impl Toasts {
             ctx.request_repaint_after(std::time::Duration::from_secs_f64(next.max(0.05)));
         }
         if self.items.is_empty() {
-            return;
+            return None;
         }
         let mut dismiss: Option<usize> = None;
         let mut dismiss_all = false;
-        let mut open_failed: Option<String> = None;
+        let mut open: Option<std::path::PathBuf> = None;
         let hidden = self.items.len().saturating_sub(VISIBLE);
         egui::Area::new(Id::unique("p2a-toasts"))
             .order(Order::Foreground)
@@ -154,12 +156,8 @@ impl Toasts {
                                 for (label, target) in
                                     [("Open", file.as_path()), ("Show folder", folder)]
                                 {
-                                    // Detached: the UI thread never waits on the viewer.
-                                    if ui.small_button(label).clicked()
-                                        && let Err(e) = open::that_detached(target)
-                                    {
-                                        open_failed =
-                                            Some(format!("Cannot open {}: {e}", target.display()));
+                                    if ui.small_button(label).clicked() {
+                                        open = Some(target.to_path_buf());
                                     }
                                 }
                             });
@@ -182,8 +180,6 @@ impl Toasts {
         } else if let Some(i) = dismiss {
             self.items.remove(i);
         }
-        if let Some(text) = open_failed {
-            self.push(Level::Error, text);
-        }
+        open
     }
 }

@@ -159,7 +159,7 @@ impl StylePlan {
             .to_string(),
             keep_colors: self.choice.keep_colors,
             match_luminance: self.choice.match_luminance,
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: crate::VERSION.to_string(),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Reading and writing weights in other tools' layouts: the AnimeGANv2 PyTorch port's
-//! generator `.pt`, torchvision's VGG19 `.pth`, and safetensors export.
+//! generator `.pt`, torchvision's VGG19 `.pth`, safetensors export, and ONNX
+//! export of the generator as a graph ([`onnx`]).
 //!
 //! A `.pt` is a pickle. It is parsed by `pytorch-reader`, which interprets only the
 //! opcodes and the few `torch` rebuild calls a `state_dict` needs and refuses every
 //! other global: nothing a file contains is ever executed.
 
 pub mod keys;
+pub mod onnx;
 pub mod params;
 pub mod pytorch;
 pub mod safetensors_io;

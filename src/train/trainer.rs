@@ -452,7 +452,7 @@ impl Trainer {
         write_json(
             &run_dir.join(files::MODEL),
             &ModelInfo {
-                version: env!("CARGO_PKG_VERSION").to_string(),
+                version: crate::VERSION.to_string(),
                 upsample: config.upsample,
                 origin: ModelOrigin::Trained,
                 vgg: Some(vgg_source.clone()),

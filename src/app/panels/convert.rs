@@ -171,6 +171,18 @@ pub fn is_photo_file(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
+/// `STEM-anime.mp4` beside `clip`, or `STEM-anime-2.mp4`, ... if taken.
+fn free_output_beside(clip: &Path, stem: &str) -> PathBuf {
+    let dir = clip.parent().unwrap_or(Path::new("."));
+    (1..)
+        .map(|n| match n {
+            1 => dir.join(format!("{stem}-anime.mp4")),
+            n => dir.join(format!("{stem}-anime-{n}.mp4")),
+        })
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| dir.join(format!("{stem}-anime.mp4")))
+}
+
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -925,6 +937,7 @@ impl ConvertPanel {
             }
         ));
         if let Some(duration) = info.duration_s {
+            ui.spacing_mut().slider_width = 190.0;
             let mut t = clip.time_s;
             let r = ui
                 .add(
@@ -949,28 +962,43 @@ impl ConvertPanel {
             .path
             .file_stem()
             .map_or_else(|| "video".to_string(), |s| s.to_string_lossy().to_string());
-        let r = ui
-            .add_enabled(has_model && !running, egui::Button::new("Convert video..."))
-            .on_hover_text(
-                "Converts every frame with model A on the CPU, with the sound, frame rate and \
-                 colours options; brightness is kept steady across frames.",
-            )
-            .on_disabled_hover_text(if running {
-                "A video conversion is running."
-            } else {
-                "Choose a model first."
-            });
-        if r.clicked() {
-            out.push(UiCommand::Worker(WorkerRequest::Job(JobRequest::Dialog {
-                purpose: DialogPurpose::SaveVideo { id: photo.id },
-                kind: DialogKind::SaveFile(format!("{stem}-anime.mp4")),
-                start_dir: settings
-                    .convert
-                    .last_dir
-                    .clone()
-                    .or_else(|| photo.path.parent().map(Path::to_path_buf)),
-            })));
-        }
+        let beside = free_output_beside(&photo.path, &stem);
+        let why_not = if running {
+            "A video conversion is running."
+        } else {
+            "Choose a model first."
+        };
+        ui.horizontal(|ui| {
+            let r = ui
+                .add_enabled(has_model && !running, egui::Button::new("Convert video"))
+                .on_hover_text(format!(
+                    "Converts every frame with model A on the CPU, keeping the sound and frame \
+                     rate; brightness stays steady across frames. Writes {}",
+                    beside.display()
+                ))
+                .on_disabled_hover_text(why_not);
+            if r.clicked() {
+                out.push(UiCommand::ConvertVideo {
+                    id: photo.id,
+                    output: beside.clone(),
+                });
+            }
+            let r = ui
+                .add_enabled(has_model && !running, egui::Button::new("Save as..."))
+                .on_hover_text("Choose where to write the converted clip (.mp4, .mov, .mkv, .webm)")
+                .on_disabled_hover_text(why_not);
+            if r.clicked() {
+                out.push(UiCommand::Worker(WorkerRequest::Job(JobRequest::Dialog {
+                    purpose: DialogPurpose::SaveVideo { id: photo.id },
+                    kind: DialogKind::SaveFile(format!("{stem}-anime.mp4")),
+                    start_dir: settings
+                        .convert
+                        .last_dir
+                        .clone()
+                        .or_else(|| photo.path.parent().map(Path::to_path_buf)),
+                })));
+            }
+        });
     }
 
     fn result_info_ui(&mut self, ui: &mut Ui, settings: &Settings, out: &mut Vec<UiCommand>) {

@@ -138,18 +138,7 @@ impl StudioApp {
                 }
                 self.pending.push(UiCommand::RefreshRuns);
             }
-            WorkerEvent::Refused(refusal) => match refusal {
-                Refusal::TrainingActive => {
-                    self.toasts.push(Level::Info, "A run is already active.");
-                }
-                Refusal::NoActiveRun => {
-                    self.training.run.live_weights_pending = false;
-                    if self.training.run.is_active() {
-                        self.training.run.status = RunStatus::Finished(FinishReason::Failed);
-                    }
-                    self.toasts.push(Level::Info, "No run is active any more.");
-                }
-            },
+            WorkerEvent::Refused(refusal) => self.on_refused(refusal),
             WorkerEvent::PhotoDecoded { id, result } => {
                 self.convert
                     .on_decoded(ctx, id, result.map_err(|e| e.to_string()));
@@ -163,13 +152,7 @@ impl StudioApp {
             WorkerEvent::ConvertDevice {
                 description,
                 fallback,
-            } => {
-                if let Some(reason) = fallback {
-                    self.toasts
-                        .push(Level::Warning, format!("Conversion: {reason}"));
-                }
-                self.convert.device = Some(description);
-            }
+            } => self.on_convert_device(description, fallback),
             WorkerEvent::Converted {
                 id,
                 slot,
@@ -195,8 +178,36 @@ impl StudioApp {
                     .push(Level::Info, format!("Saved {}", path.display())),
                 Err(e) => self.toasts.push(Level::Error, e.to_string()),
             },
+            WorkerEvent::Opened { result, .. } => {
+                if let Err(e) = result {
+                    self.toasts.push(Level::Error, e.to_string());
+                }
+            }
             WorkerEvent::Busy(job) => self.on_busy(job),
         }
+    }
+
+    fn on_refused(&mut self, refusal: Refusal) {
+        match refusal {
+            Refusal::TrainingActive => {
+                self.toasts.push(Level::Info, "A run is already active.");
+            }
+            Refusal::NoActiveRun => {
+                self.training.run.live_weights_pending = false;
+                if self.training.run.is_active() {
+                    self.training.run.status = RunStatus::Finished(FinishReason::Failed);
+                }
+                self.toasts.push(Level::Info, "No run is active any more.");
+            }
+        }
+    }
+
+    fn on_convert_device(&mut self, description: String, fallback: Option<String>) {
+        if let Some(reason) = fallback {
+            self.toasts
+                .push(Level::Warning, format!("Conversion: {reason}"));
+        }
+        self.convert.device = Some(description);
     }
 
     fn on_busy(&mut self, job: ExclusiveJob) {

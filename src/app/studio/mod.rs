@@ -11,7 +11,7 @@ use crate::app::downloads::Downloads;
 use std::time::Duration as StdDuration;
 
 use eframe::egui;
-use egui::Ui;
+use egui::{RichText, Ui};
 
 use super::command::UiCommand;
 use super::panels::convert::ConvertPanel;
@@ -230,7 +230,10 @@ impl StudioApp {
             ));
         }
         self.sync_live(&ctx);
-        self.toasts.show(&ctx);
+        if let Some(path) = self.toasts.show(&ctx) {
+            self.worker
+                .send(WorkerRequest::Job(JobRequest::OpenPath { path }));
+        }
         drops::paint_drop_overlay(&ctx, self.settings.tab);
         if self.closing == Closing::SavingRun {
             self.saving_modal(&ctx);
@@ -257,6 +260,19 @@ impl StudioApp {
                 }
                 ui.separator();
                 ui.label(self.training.run.headline());
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    ui.menu_button("About", |ui| {
+                        ui.label(RichText::new(format!("photo2anime {}", crate::VERSION)).strong());
+                        ui.label(
+                            "Train AnimeGANv2 on your own style and convert photos and clips.",
+                        );
+                        ui.label("MIT OR Apache-2.0. Demo images: assets/demo/ATTRIBUTION.md.");
+                        ui.hyperlink_to(
+                            "AnimeGANv2 (the method)",
+                            "https://github.com/TachibanaYoshino/AnimeGANv2",
+                        );
+                    });
+                });
             });
         });
         let run_active = self.training.run.is_active();

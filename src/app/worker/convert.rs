@@ -89,13 +89,28 @@ struct CachedModel {
 }
 
 /// What a raw network output depends on.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 struct RawKey {
     photo: u64,
+    /// The pixels converted: one photo id shows many frames of a clip. Compared
+    /// by pointer, which is sound because the cache entry holds the `Arc` (its
+    /// address cannot be reused while the entry lives).
+    image: Arc<RgbImage>,
     slot: Slot,
     model: ModelSpec,
     device: DeviceSetting,
     weights_percent: u32,
+}
+
+impl PartialEq for RawKey {
+    fn eq(&self, o: &Self) -> bool {
+        self.photo == o.photo
+            && Arc::ptr_eq(&self.image, &o.image)
+            && self.slot == o.slot
+            && self.model == o.model
+            && self.device == o.device
+            && self.weights_percent == o.weights_percent
+    }
 }
 
 /// Generators and raw outputs kept on the conversion thread.
@@ -233,6 +248,7 @@ fn convert_one(
     let options = options_for_backend(&request.style, plan.photo_blend(), selected.is_gpu_backend);
     let key = RawKey {
         photo: request.id,
+        image: request.image.clone(),
         slot: request.slot,
         model: request.model.clone(),
         device: request.device.clone(),
@@ -345,6 +361,17 @@ mod tests {
         assert_eq!(*half.image, expected);
         assert!(!convert(request(1, 50, true)).network_ran);
         assert!(convert(request(2, 50, true)).network_ran, "another photo");
+        // Another frame of the same clip (same id, new pixels) runs the network
+        // (the studio once showed the previous frame's output, "restyled").
+        let frame = Arc::new(RgbImage::from_fn(40, 32, |x, y| {
+            image::Rgb([(y * 6) as u8, (x * 5) as u8, 30])
+        }));
+        let next = convert(ConvertRequest {
+            image: frame.clone(),
+            ..request(2, 50, true)
+        });
+        assert!(next.network_ran, "another frame");
+        assert_ne!(next.image, convert(request(2, 50, true)).image);
     }
 
     /// Conversion reports the device it got, and why it is not the one asked

@@ -200,24 +200,12 @@ impl Jobs {
                 input,
                 output,
                 style,
-            } => {
-                self.video_cancel.store(false, Ordering::Relaxed);
-                let cancel = self.video_cancel.clone();
-                self.spawn(
-                    "video",
-                    Some(ExclusiveJob::Video),
-                    move |sink| {
-                        WorkerEvent::VideoFinished(run_video(
-                            &model, &input, &output, &style, &cancel, sink,
-                        ))
-                    },
-                    |e| WorkerEvent::VideoFinished(Err(e)),
-                );
-            }
+            } => self.convert_video(model, input, output, style),
             JobRequest::Download {
                 entry,
                 checkpoints_dir,
             } => self.download(entry, checkpoints_dir),
+            JobRequest::OpenPath { path } => self.open_path(path),
             JobRequest::SaveImage {
                 image,
                 path,
@@ -243,6 +231,44 @@ impl Jobs {
 
     /// Runs `work` on a named thread and sends its answer. `on_failure` builds the
     /// answer when the job panics, or when its thread cannot start.
+    /// Converts a clip on its own thread (one at a time), reporting progress; the
+    /// answer is always [`WorkerEvent::VideoFinished`].
+    fn convert_video(&self, model: ModelSpec, input: PathBuf, output: PathBuf, style: StyleChoice) {
+        self.video_cancel.store(false, Ordering::Relaxed);
+        let cancel = self.video_cancel.clone();
+        self.spawn(
+            "video",
+            Some(ExclusiveJob::Video),
+            move |sink| {
+                WorkerEvent::VideoFinished(run_video(
+                    &model, &input, &output, &style, &cancel, sink,
+                ))
+            },
+            |e| WorkerEvent::VideoFinished(Err(e)),
+        );
+    }
+
+    /// Hands a file or folder to the desktop's launcher on its own thread (a
+    /// launcher may take its time); the answer is [`WorkerEvent::Opened`].
+    fn open_path(&self, path: PathBuf) {
+        let answer = path.clone();
+        self.spawn(
+            "open",
+            None,
+            move |_| WorkerEvent::Opened {
+                result: open::that(&path).map_err(|e| WorkerError::Open {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                }),
+                path,
+            },
+            move |e| WorkerEvent::Opened {
+                path: answer.clone(),
+                result: Err(e),
+            },
+        );
+    }
+
     /// Downloads and installs `entry` on its own thread (one at a time), reporting
     /// progress; the answer is always [`WorkerEvent::Downloaded`].
     fn download(&self, entry: crate::download::Entry, checkpoints_dir: PathBuf) {

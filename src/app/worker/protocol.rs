@@ -386,6 +386,14 @@ pub enum WorkerError {
          Drop files or folders on the window instead, or install xdg-desktop-portal or zenity."
     )]
     NoDialog,
+    /// The desktop could not open a file (no default application, no launcher).
+    #[error("cannot open {path}: {reason}")]
+    Open {
+        /// The file or folder.
+        path: PathBuf,
+        /// The launcher's answer.
+        reason: String,
+    },
     /// The thread serving the request panicked; the request was not completed.
     #[error("{what} crashed unexpectedly ({detail}); nothing was written")]
     Crashed {
@@ -562,6 +570,12 @@ pub enum JobRequest {
         output: PathBuf,
         /// Strength and colour choices.
         style: StyleChoice,
+    },
+    /// Open a file or folder in the desktop's default application
+    /// ([`WorkerEvent::Opened`]).
+    OpenPath {
+        /// What to open.
+        path: PathBuf,
     },
     /// Write an image ([`WorkerEvent::Saved`]).
     SaveImage {
@@ -759,6 +773,13 @@ pub enum WorkerEvent {
         /// Destination.
         path: PathBuf,
         /// Whether it was written.
+        result: Result<(), WorkerError>,
+    },
+    /// A file or folder was handed to the desktop (or could not be).
+    Opened {
+        /// What was opened.
+        path: PathBuf,
+        /// Whether the desktop's launcher took it.
         result: Result<(), WorkerError>,
     },
     /// An exclusive job was refused because one of its kind is running.
