@@ -413,6 +413,25 @@ pub struct ConvertJob {
     pub output: PathBuf,
 }
 
+/// The files under `root` (recursively; unreadable folders are passed over) that `keep` accepts.
+pub(crate) fn files_under(root: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.is_dir() {
+                stack.push(path);
+            } else if keep(&path) {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 /// Plans the outputs for `inputs` (files or folders, recursive) under `out_dir`,
 /// keeping each folder's tree. Output extension: `ext` or the input's if writable, else png.
 pub fn plan_jobs(inputs: &[PathBuf], out_dir: &Path, ext: Option<&str>) -> Vec<ConvertJob> {
@@ -433,24 +452,13 @@ pub fn plan_jobs(inputs: &[PathBuf], out_dir: &Path, ext: Option<&str>) -> Vec<C
     };
     for input in inputs {
         if input.is_dir() {
-            let mut stack = vec![input.clone()];
-            while let Some(dir) = stack.pop() {
-                let Ok(entries) = std::fs::read_dir(&dir) else {
-                    continue;
-                };
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else if has_image_extension(&path) {
-                        let rel = path.strip_prefix(input).unwrap_or(&path);
-                        let output = out_dir.join(rel).with_extension(out_ext(&path));
-                        jobs.push(ConvertJob {
-                            input: path,
-                            output,
-                        });
-                    }
-                }
+            for path in files_under(input, has_image_extension) {
+                let rel = path.strip_prefix(input).unwrap_or(&path);
+                let output = out_dir.join(rel).with_extension(out_ext(&path));
+                jobs.push(ConvertJob {
+                    input: path,
+                    output,
+                });
             }
         } else {
             let name = input

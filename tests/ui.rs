@@ -25,8 +25,7 @@ use photo2anime::app::studio::Closing;
 use photo2anime::app::worker::{FolderRole, Slot};
 use photo2anime::app::{AppOptions, Settings, StudioApp};
 use photo2anime::device::DeviceSetting;
-use photo2anime::model::{GeneratorConfig, UpsampleMode};
-use photo2anime::train::run_dir::{ModelOrigin, TrainState, latest_checkpoint, read_json};
+use photo2anime::train::run_dir::{TrainState, latest_checkpoint, read_json};
 use photo2anime::train::{Duration as RunLength, FinishReason};
 
 /// Training tests share two cores: run them one at a time so timings mean something.
@@ -212,13 +211,7 @@ fn dropped_photo_is_converted() {
     let tmp = tempfile::tempdir().unwrap();
     let (photos, style) = common::tiny_dataset(tmp.path(), 2, 40);
     let checkpoints = tmp.path().join("checkpoints");
-    photo2anime::model_io::write_model_dir(
-        GeneratorConfig::new().init(&Device::flex()),
-        &checkpoints.join("tiny-model"),
-        UpsampleMode::AlignCorners,
-        ModelOrigin::Trained,
-    )
-    .unwrap();
+    common::model_dir(&checkpoints.join("tiny-model"));
     let photo = tmp.path().join("holiday.png");
     common::synthetic_photo(48, 40, 3).save(&photo).unwrap();
 
@@ -538,13 +531,7 @@ fn folder_conversion_lists_failures_and_finishes() {
     let tmp = tempfile::tempdir().unwrap();
     let (photos, style) = common::tiny_dataset(tmp.path(), 2, 40);
     let checkpoints = tmp.path().join("checkpoints");
-    photo2anime::model_io::write_model_dir(
-        GeneratorConfig::new().init(&Device::flex()),
-        &checkpoints.join("tiny-model"),
-        UpsampleMode::AlignCorners,
-        ModelOrigin::Trained,
-    )
-    .unwrap();
+    common::model_dir(&checkpoints.join("tiny-model"));
     let input = tmp.path().join("holiday");
     std::fs::create_dir_all(&input).unwrap();
     common::synthetic_photo(40, 32, 1)
@@ -759,31 +746,9 @@ fn dropped_video_converts_with_sound() {
     let tmp = tempfile::tempdir().unwrap();
     let (photos, style) = common::tiny_dataset(tmp.path(), 2, 40);
     let checkpoints = tmp.path().join("checkpoints");
-    photo2anime::model_io::write_model_dir(
-        GeneratorConfig::new().init(&Device::flex()),
-        &checkpoints.join("tiny-model"),
-        UpsampleMode::AlignCorners,
-        ModelOrigin::Trained,
-    )
-    .unwrap();
+    common::model_dir(&checkpoints.join("tiny-model"));
     let clip = tmp.path().join("walk.mp4");
-    let made = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi"])
-        .args(["-i", "testsrc=size=96x64:rate=25:duration=1"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=1"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg is installed (.ci/run installs it)");
-    assert!(made.success());
+    common::test_clip(&clip, 1);
     // "Convert video" writes beside the clip.
     let output = tmp.path().join("walk-anime.mp4");
 

@@ -15,7 +15,7 @@ use photo2anime::convert::ConvertOptions;
 use photo2anime::model::{Generator, UpsampleMode};
 use photo2anime::video::ffmpeg::{self, EncodeSettings, FfmpegTools, VideoCodec};
 use photo2anime::video::temporal::{DEFAULT_ALPHA, flicker_ratio};
-use photo2anime::video::{FrameStyler, VideoError, convert_video};
+use photo2anime::video::{FrameStyler, VideoError, VideoProgress, VideoReport, convert_video};
 
 fn generator() -> Generator {
     photo2anime::model_io::load_generator(
@@ -39,24 +39,9 @@ fn tools() -> FfmpegTools {
 
 /// A 2-second 96x64 clip at 25 fps with a 440 Hz tone, made by ffmpeg.
 fn test_clip(dir: &Path) -> PathBuf {
+    tools(); // fails with a clear message without ffmpeg
     let path = dir.join("clip.mp4");
-    let status = Command::new(tools().ffmpeg)
-        .args(["-v", "error", "-y", "-f", "lavfi"])
-        .args(["-i", "testsrc=size=96x64:rate=25:duration=2"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=2"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ])
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::test_clip(&path, 2);
     path
 }
 
@@ -101,6 +86,27 @@ fn styler(smoothing: Option<f64>, tile: usize) -> FrameStyler {
     FrameStyler::new(&generator(), opts, smoothing).unwrap()
 }
 
+/// Converts `clip` into `out` with smoothed statistics and H.264 (CRF default).
+fn convert_clip(
+    clip: &Path,
+    out: &Path,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&VideoProgress),
+) -> Result<VideoReport, VideoError> {
+    convert_video(
+        &mut styler(Some(DEFAULT_ALPHA), 1024),
+        &tools(),
+        clip,
+        out,
+        &EncodeSettings {
+            codec: VideoCodec::H264,
+            crf: None,
+        },
+        cancel,
+        progress,
+    )
+}
+
 /// The clip converts with the same number of frames, rate and duration, and
 /// keeps its sound; nothing else is left in the folder.
 #[test]
@@ -109,18 +115,9 @@ fn a_clip_converts_with_its_frames_rate_and_sound() {
     let clip = test_clip(dir.path());
     let out = dir.path().join("out").join("anime.mp4");
     let mut seen = Vec::new();
-    let report = convert_video(
-        &mut styler(Some(DEFAULT_ALPHA), 1024),
-        &tools(),
-        &clip,
-        &out,
-        &EncodeSettings {
-            codec: VideoCodec::H264,
-            crf: None,
-        },
-        &AtomicBool::new(false),
-        &mut |p| seen.push((p.done, p.total)),
-    )
+    let report = convert_clip(&clip, &out, &AtomicBool::new(false), &mut |p| {
+        seen.push((p.done, p.total));
+    })
     .unwrap();
     assert_eq!(report.frames, 50);
     assert_eq!(seen.last(), Some(&(50, Some(50))));
@@ -354,22 +351,11 @@ fn cancel_leaves_nothing_behind() {
     let out = out_dir.join("anime.mp4");
     std::fs::write(&out, b"an older result").unwrap();
     let cancel = AtomicBool::new(false);
-    let result = convert_video(
-        &mut styler(Some(DEFAULT_ALPHA), 1024),
-        &tools(),
-        &clip,
-        &out,
-        &EncodeSettings {
-            codec: VideoCodec::H264,
-            crf: None,
-        },
-        &cancel,
-        &mut |p| {
-            if p.done == 10 {
-                cancel.store(true, Ordering::Relaxed);
-            }
-        },
-    );
+    let result = convert_clip(&clip, &out, &cancel, &mut |p| {
+        if p.done == 10 {
+            cancel.store(true, Ordering::Relaxed);
+        }
+    });
     assert!(matches!(result, Err(VideoError::Cancelled)), "{result:?}");
     let left: Vec<_> = std::fs::read_dir(&out_dir)
         .unwrap()
@@ -472,4 +458,67 @@ fn the_cli_converts_a_clip_and_names_the_missing_package() {
     let s = streams(&out);
     assert!(s.iter().any(|v| v.0 == "video" && v.1 == 50), "{s:?}");
     assert!(s.iter().any(|v| v.0 == "audio"), "{s:?}");
+}
+
+/// A phone-style clip (rotation metadata of 90°) with non-square pixels (4:3)
+/// converts upright: 64x96 frames, pixel aspect 3:4, no rotation left to apply,
+/// and the first frame is the styled upright frame.
+#[test]
+fn a_rotated_anamorphic_clip_converts_upright_with_its_pixel_aspect() {
+    let dir = tempfile::tempdir().unwrap();
+    let ffmpeg = tools().ffmpeg;
+    let flat = dir.path().join("flat.mp4");
+    let made = Command::new(&ffmpeg)
+        .args(["-v", "error", "-y", "-f", "lavfi"])
+        .args([
+            "-i",
+            "testsrc=size=96x64:rate=25:duration=1",
+            "-vf",
+            "setsar=4/3",
+        ])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&flat)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The rotation as a display matrix, as phones write it (a stream copy keeps the pixels).
+    let clip = dir.path().join("phone.mp4");
+    let made = Command::new(&ffmpeg)
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&flat)
+        .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let input = ffmpeg::probe(&tools(), &clip).unwrap();
+    assert_eq!(input.rotation.rem_euclid(180), 90, "{input:?}");
+    assert_eq!(
+        (input.width, input.height, input.pixel_aspect),
+        (64, 96, (3, 4))
+    );
+    let out = dir.path().join("anime.mp4");
+    convert_clip(&clip, &out, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    let written = ffmpeg::probe(&tools(), &out).unwrap();
+    assert_eq!(
+        (
+            written.width,
+            written.height,
+            written.pixel_aspect,
+            written.rotation
+        ),
+        (64, 96, (3, 4), 0)
+    );
+    let first_in = ffmpeg::frame_at(&tools(), &clip, 0.0).unwrap();
+    assert_eq!(first_in.dimensions(), (64, 96), "frames decode upright");
+    let first_out = ffmpeg::frame_at(&tools(), &out, 0.0).unwrap();
+    let expected = styler(None, 1024).style(&first_in).unwrap();
+    let mad = first_out
+        .as_raw()
+        .iter()
+        .zip(expected.as_raw())
+        .map(|(a, b)| f64::from(a.abs_diff(*b)))
+        .sum::<f64>()
+        / expected.as_raw().len() as f64;
+    assert!(mad < 6.0, "{mad}");
 }

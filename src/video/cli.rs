@@ -32,6 +32,7 @@ pub(crate) struct VideoRun<'a> {
 /// removes its partial output.
 pub(crate) fn run(jobs: &[VideoJob], run: &VideoRun) -> Result<()> {
     let tools = FfmpegTools::default();
+    eprintln!("clips convert on the CPU engine (temporally smoothed statistics live there)");
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancel);
     // Fails only if a handler is set already (not in this command).
@@ -44,6 +45,11 @@ pub(crate) fn run(jobs: &[VideoJob], run: &VideoRun) -> Result<()> {
         }
         match one(job, run, &tools, &cancel) {
             Ok(()) => converted += 1,
+            // Ctrl-C reaches FFmpeg too (same process group), so a cancelled job
+            // may also end as a decoding or encoding error.
+            Err(_) if cancel.load(Ordering::SeqCst) => {
+                bail!("cancelled; {} left as it was", job.output.display())
+            }
             Err(VideoError::Cancelled) => {
                 bail!("cancelled; {} left as it was", job.output.display())
             }

@@ -266,6 +266,15 @@ fn drain_stderr(child: &mut Child) -> std::thread::JoinHandle<Vec<u8>> {
     })
 }
 
+/// The last lines of what [`drain_stderr`] collected (once; empty afterwards).
+fn joined_stderr(handle: &mut Option<std::thread::JoinHandle<Vec<u8>>>) -> String {
+    let bytes = handle
+        .take()
+        .and_then(|h| h.join().ok())
+        .unwrap_or_default();
+    last_lines(&bytes)
+}
+
 /// Kills a child and reaps it (it may have exited already).
 fn stop(child: &mut Child) {
     // Both fail only when the child is gone already, which is what we want.
@@ -356,12 +365,7 @@ impl Decoder {
     }
 
     fn stderr_text(&mut self) -> String {
-        let bytes = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        last_lines(&bytes)
+        joined_stderr(&mut self.stderr)
     }
 
     fn fail(&self, reason: String) -> VideoError {
@@ -624,12 +628,7 @@ impl Encoder {
     }
 
     fn stderr_text(&mut self) -> String {
-        let bytes = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
-        last_lines(&bytes)
+        joined_stderr(&mut self.stderr)
     }
 
     fn fail(&self, reason: String) -> VideoError {

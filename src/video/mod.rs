@@ -439,22 +439,12 @@ pub fn plan_video_jobs(inputs: &[PathBuf], out_dir: &Path, ext: &str) -> Vec<Vid
     let mut jobs = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut stack = vec![input.clone()];
-            while let Some(dir) = stack.pop() {
-                let Ok(entries) = std::fs::read_dir(&dir) else {
-                    continue;
-                };
-                for path in entries.flatten().map(|e| e.path()) {
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else if has_video_extension(&path) {
-                        let rel = path.strip_prefix(input).unwrap_or(&path);
-                        jobs.push(VideoJob {
-                            output: out_dir.join(rel).with_extension(ext),
-                            input: path,
-                        });
-                    }
-                }
+            for path in convert::files_under(input, has_video_extension) {
+                let rel = path.strip_prefix(input).unwrap_or(&path);
+                jobs.push(VideoJob {
+                    output: out_dir.join(rel).with_extension(ext),
+                    input: path,
+                });
             }
         } else if has_video_extension(input) {
             let name = input

@@ -13,6 +13,36 @@ use photo2anime::interop::safetensors_io::SafetensorsFile;
 use photo2anime::model::UpsampleMode;
 use photo2anime::model_io::load_generator;
 
+/// A clip made by ffmpeg at `path`: `testsrc` at 96x64 and 25 fps, `seconds`
+/// long, with a 440 Hz tone (H.264 + AAC). Panics without ffmpeg (`.ci/run`
+/// installs it).
+pub fn test_clip(path: &Path, seconds: u32) {
+    let (video, audio) = (
+        format!("testsrc=size=96x64:rate=25:duration={seconds}"),
+        format!("sine=frequency=440:duration={seconds}"),
+    );
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &video])
+        .args(["-f", "lavfi", "-i", &audio])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-shortest"])
+        .arg(path)
+        .status()
+        .expect("ffmpeg is installed (Debian: apt install ffmpeg)");
+    assert!(status.success(), "ffmpeg could not make {}", path.display());
+}
+
+/// A freshly initialised generator written as a model folder at `dir`.
+pub fn model_dir(dir: &Path) {
+    photo2anime::model_io::write_model_dir(
+        photo2anime::model::GeneratorConfig::new().init(&Device::flex()),
+        dir,
+        UpsampleMode::AlignCorners,
+        photo2anime::train::run_dir::ModelOrigin::Trained,
+    )
+    .unwrap();
+}
+
 /// A smooth synthetic "photo": gradients plus a disc, `seed` varies colours.
 pub fn synthetic_photo(w: u32, h: u32, seed: u32) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| {
