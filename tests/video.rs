@@ -135,8 +135,11 @@ fn a_clip_converts_with_its_frames_rate_and_sound() {
     assert_eq!(left, vec![std::ffi::OsString::from("anime.mp4")]);
     // The frames are the model's, not the clip's: the first output frame is the
     // styled first input frame (within the encoder's loss).
-    let first_in = ffmpeg::frame_at(&tools(), &clip, 0.0).unwrap();
-    let first_out = ffmpeg::frame_at(&tools(), &out, 0.0).unwrap();
+    let frame_at = |p: &Path| {
+        let info = ffmpeg::probe(&tools(), p).unwrap();
+        ffmpeg::frame_at(&tools(), p, &info, 0.0).unwrap()
+    };
+    let (first_in, first_out) = (frame_at(&clip), frame_at(&out));
     let expected = styler(None, 1024).style(&first_in).unwrap();
     let mad = |a: &RgbImage, b: &RgbImage| {
         a.as_raw()
@@ -307,14 +310,7 @@ fn streamed_frames_use_the_same_smoothed_statistics() {
     let whole = style_all(&mut styler(Some(0.3), 1024), &frames);
     let streamed = style_all(&mut styler(Some(0.3), 128), &frames);
     let per_frame = style_all(&mut styler(None, 128), &frames);
-    let max = |a: &RgbImage, b: &RgbImage| {
-        a.as_raw()
-            .iter()
-            .zip(b.as_raw())
-            .map(|(x, y)| x.abs_diff(*y))
-            .max()
-            .unwrap()
-    };
+    let max = common::max_level_diff;
     for (i, (a, b)) in whole.iter().zip(&streamed).enumerate() {
         assert!(max(a, b) <= 1, "frame {i}: {}", max(a, b));
     }
@@ -509,9 +505,9 @@ fn a_rotated_anamorphic_clip_converts_upright_with_its_pixel_aspect() {
         ),
         (64, 96, (3, 4), 0)
     );
-    let first_in = ffmpeg::frame_at(&tools(), &clip, 0.0).unwrap();
+    let first_in = ffmpeg::frame_at(&tools(), &clip, &input, 0.0).unwrap();
     assert_eq!(first_in.dimensions(), (64, 96), "frames decode upright");
-    let first_out = ffmpeg::frame_at(&tools(), &out, 0.0).unwrap();
+    let first_out = ffmpeg::frame_at(&tools(), &out, &written, 0.0).unwrap();
     let expected = styler(None, 1024).style(&first_in).unwrap();
     let mad = first_out
         .as_raw()

@@ -446,15 +446,7 @@ fn tiled_conversion_is_seam_free_on_wgpu() {
         .unwrap()
         .to_rgb8();
     let img = image::imageops::resize(&img, 256, 96, image::imageops::FilterType::Triangle);
-    let diff = |a: &image::RgbImage, b: &image::RgbImage| {
-        assert_eq!(a.dimensions(), b.dimensions());
-        a.as_raw()
-            .iter()
-            .zip(b.as_raw())
-            .map(|(x, y)| x.abs_diff(*y))
-            .max()
-            .unwrap()
-    };
+    let diff = common::max_level_diff;
     let started = std::time::Instant::now();
     let whole = convert_whole(&g, &img, &device).unwrap();
     let (lo, hi) = whole

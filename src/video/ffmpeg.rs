@@ -646,13 +646,18 @@ impl Drop for Encoder {
     }
 }
 
-/// Decodes the frame at `time_s` (clamped into the clip) as an upright RGB
-/// image: the studio's preview and scrubber.
+/// Decodes the frame at `time_s` (clamped into the clip) of `input`, which
+/// [`probe`] described as `info`, as an upright RGB image: the studio's preview
+/// and scrubber.
 ///
 /// # Errors
-/// As [`probe`] and [`Decoder::next_frame`]; [`VideoError::Decode`] if no frame comes out.
-pub fn frame_at(tools: &FfmpegTools, input: &Path, time_s: f64) -> Result<RgbImage, VideoError> {
-    let info = probe(tools, input)?;
+/// [`VideoError::MissingTool`] without `ffmpeg`; [`VideoError::Decode`] if no frame comes out.
+pub fn frame_at(
+    tools: &FfmpegTools,
+    input: &Path,
+    info: &VideoInfo,
+    time_s: f64,
+) -> Result<RgbImage, VideoError> {
     let t = match info.duration_s {
         Some(d) => time_s.clamp(0.0, (d - 1.0 / info.rate.fps()).max(0.0)),
         None => time_s.max(0.0),

@@ -43,6 +43,17 @@ pub fn model_dir(dir: &Path) {
     .unwrap();
 }
 
+/// Largest per-channel difference of two 8-bit images of the same size.
+pub fn max_level_diff(a: &RgbImage, b: &RgbImage) -> u8 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    a.as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
+}
+
 /// A smooth synthetic "photo": gradients plus a disc, `seed` varies colours.
 pub fn synthetic_photo(w: u32, h: u32, seed: u32) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| {

@@ -169,7 +169,7 @@ fn answer(request: ImageRequest, decode: Decoder) -> WorkerEvent {
             let tools = crate::video::ffmpeg::FfmpegTools::default();
             let result = crate::video::ffmpeg::probe(&tools, &path)
                 .and_then(|info| {
-                    let frame = crate::video::ffmpeg::frame_at(&tools, &path, time_s)?;
+                    let frame = crate::video::ffmpeg::frame_at(&tools, &path, &info, time_s)?;
                     Ok((frame, info))
                 })
                 .map(|(frame, info)| {
