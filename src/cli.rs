@@ -42,7 +42,7 @@ pub enum Command {
         /// Photos and/or model files to open in the Convert view.
         files: Vec<PathBuf>,
     },
-    /// Train a model (defaults to the demo dataset in assets/demo).
+    /// Train a model (defaults to the demo dataset; see `paths`).
     Train(TrainArgs),
     /// Convert photos or folders with a trained or imported model.
     Convert(ConvertArgs),
@@ -60,7 +60,7 @@ pub enum Command {
     Import {
         /// The .pt file (bryandlee/animegan2-pytorch layout).
         file: PathBuf,
-        /// Output folder (default: checkpoints/<file stem>).
+        /// Output folder (default: <runs folder>/<file stem>; see `paths`).
         #[arg(short, long)]
         out: Option<PathBuf>,
         /// Upsampling rule the weights were trained with.
@@ -79,6 +79,9 @@ pub enum Command {
         #[arg(long, value_enum)]
         upsample: Option<UpsampleArg>,
     },
+    /// Print where the demo dataset, runs and models, and caches are (a package
+    /// keeps runs in your data folder; a source checkout in `./checkpoints`).
+    Paths,
 }
 
 /// The decoder upsampling rule on the command line.
@@ -102,10 +105,10 @@ impl From<UpsampleArg> for UpsampleMode {
 /// `photo2anime train` options.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Folder of photos (default: assets/demo/photos).
+    /// Folder of photos (default: the demo dataset's photos).
     #[arg(long)]
     pub photos: Option<PathBuf>,
-    /// Folder of style images (default: assets/demo/style).
+    /// Folder of style images (default: the demo dataset's style images).
     #[arg(long)]
     pub style: Option<PathBuf>,
     /// Loss-weight preset.
@@ -240,6 +243,10 @@ pub fn run(command: Command) -> Result<()> {
         Command::Convert(args) => convert(args),
         Command::Info { model } => info(&model),
         Command::Bench(args) => crate::bench::run(args),
+        Command::Paths => {
+            println!("{}", crate::paths::Locations::current().describe());
+            Ok(())
+        }
         Command::Download(args) => crate::download::cli::run(args),
         Command::Import {
             file,

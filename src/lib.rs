@@ -11,6 +11,7 @@
 //! - [`video`]: clips through FFmpeg with temporally smoothed statistics.
 //! - [`interop`], [`model_io`]: PyTorch / torchvision / safetensors weights.
 //! - [`device`]: the one place that names backends.
+//! - [`paths`]: where the demo data, runs and caches live (package or source tree).
 
 pub mod alloc_tuning;
 pub mod app;
@@ -24,6 +25,7 @@ pub mod fsx;
 pub mod interop;
 pub mod model;
 pub mod model_io;
+pub mod paths;
 pub mod tensor_image;
 pub mod train;
 pub mod video;
@@ -38,17 +40,14 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
-/// The demo dataset shipped in `assets/demo`, resolved against the crate root at
-/// build time and the current directory at run time.
+/// The demo dataset: beside the binary when installed from a package, else the
+/// source tree's `assets/demo` (see [`paths`]).
 pub fn demo_dir() -> std::path::PathBuf {
-    let here = std::path::PathBuf::from("assets/demo");
-    if here.is_dir() {
-        return here;
-    }
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/demo")
+    paths::Locations::current().demo
 }
 
-/// Default folder for runs and imported models: `./checkpoints`.
+/// Default folder for runs and imported models: the user's data folder when installed
+/// from a package, else `./checkpoints` (see [`paths`]).
 pub fn checkpoints_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from("checkpoints")
+    paths::Locations::current().checkpoints
 }

@@ -569,6 +569,46 @@ fn folder_conversion_lists_failures_and_finishes() {
     );
 }
 
+/// Ctrl+Enter starts a run (as the installed app's smoke test in `.ci/package` does) and
+/// resumes a paused one; with a run active it starts nothing new.
+#[test]
+fn ctrl_enter_starts_and_resumes_training() {
+    let _guard = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, style) = common::tiny_dataset(tmp.path(), 6, 40);
+    let checkpoints = tmp.path().join("checkpoints");
+    let mut h = harness(app(tiny_settings(&photos, &style, 5000), &checkpoints));
+    run_until(
+        &mut h,
+        Duration::from_secs(30),
+        "folders scanned",
+        folders_ready,
+    );
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
+    run_until(&mut h, Duration::from_secs(180), "first steps", |a| {
+        a.run_state().step() >= 1
+    });
+    let run_dir = h.state().run_state().run_dir.clone();
+    h.get_by_label("Pause").click();
+    run_until(&mut h, Duration::from_secs(60), "paused", |a| {
+        a.run_state().status == RunStatus::Paused
+    });
+    let paused_at = h.state().run_state().step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
+    run_until(&mut h, Duration::from_secs(60), "resumed", |a| {
+        a.run_state().step() > paused_at
+    });
+    assert_eq!(
+        h.state().run_state().run_dir,
+        run_dir,
+        "resumed the same run, not a new one"
+    );
+    h.get_by_label("Stop").click();
+    run_until(&mut h, Duration::from_secs(120), "stopped", |a| {
+        !a.run_state().is_active()
+    });
+}
+
 /// Closing the window during a run saves a checkpoint first: the close is held,
 /// "saving" is shown, and the window closes once the trainer has stopped.
 #[test]

@@ -69,10 +69,10 @@ fn unreadable_settings_path() -> std::path::PathBuf {
         .join(format!("settings-unreadable-{stamp}.ron"))
 }
 
-/// The window icon (assets/icon.png, compiled in). A decode failure only costs the
+/// The window icon (assets/icons/256x256.png, compiled in). A decode failure only costs the
 /// icon, never the window.
 fn window_icon() -> egui::IconData {
-    image::load_from_memory(include_bytes!("../../assets/icon.png"))
+    image::load_from_memory(include_bytes!("../../assets/icons/256x256.png"))
         .map(|img| {
             let rgba = img.into_rgba8();
             egui::IconData {

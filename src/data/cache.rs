@@ -9,14 +9,11 @@ use std::time::UNIX_EPOCH;
 /// Bumped whenever preprocessing changes, invalidating old entries.
 const CACHE_VERSION: u32 = 2;
 
-/// The default cache folder: `$XDG_CACHE_HOME/photo2anime` or `~/.cache/photo2anime`,
-/// else `./.photo2anime-cache`.
+/// The default cache folder: the user's cache folder (`$XDG_CACHE_HOME/photo2anime` or
+/// `~/.cache/photo2anime` on Linux; the platform's own elsewhere), else
+/// `./.photo2anime-cache` (see [`crate::paths`]).
 pub fn default_cache_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .map(|d| d.join("photo2anime"))
-        .unwrap_or_else(|| PathBuf::from(".photo2anime-cache"))
+    crate::paths::Locations::current().cache
 }
 
 /// Hex key for `file` under `settings` (e.g. `"style:256"`).

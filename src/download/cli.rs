@@ -21,9 +21,10 @@ pub struct DownloadArgs {
     /// Accept the item's licence without being asked (needed when not on a terminal).
     #[arg(long)]
     pub accept_licence: bool,
-    /// Folder that receives imported generators (as `<folder>/<name>/`).
-    #[arg(long, default_value = "checkpoints")]
-    pub checkpoints: PathBuf,
+    /// Folder that receives imported generators (as `<folder>/<name>/`; default: the
+    /// runs folder, see `photo2anime paths`).
+    #[arg(long)]
+    pub checkpoints: Option<PathBuf>,
 }
 
 /// Runs the `download` subcommand.
@@ -50,7 +51,7 @@ pub fn run(args: DownloadArgs) -> Result<()> {
         entry,
         &mut |p: Progress| show(&bar, p),
         &cancel,
-        &args.checkpoints,
+        &args.checkpoints.unwrap_or_else(crate::checkpoints_dir),
     );
     bar.finish_and_clear();
     let installed = result?;

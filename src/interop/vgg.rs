@@ -10,15 +10,17 @@ use super::WeightsError;
 use super::pytorch::{PytorchFile, load_mapped};
 use crate::model::vgg::{RANDOM_VGG_SEED, TORCHVISION_CONV_INDICES, Vgg19, VggSource};
 
-/// Where torchvision caches downloads: `$TORCH_HOME/hub/checkpoints` or
-/// `~/.cache/torch/hub/checkpoints`.
+/// Where torchvision caches downloads: `$TORCH_HOME/hub/checkpoints`, else
+/// `$XDG_CACHE_HOME/torch/hub/checkpoints`, else `~/.cache/torch/hub/checkpoints` — on
+/// every platform, as torch's `hub.get_dir()` does (hence the home folder from
+/// `directories`, which Windows has without `HOME`).
 pub fn torch_hub_checkpoints() -> Option<PathBuf> {
     if let Some(home) = std::env::var_os("TORCH_HOME") {
         return Some(PathBuf::from(home).join("hub/checkpoints"));
     }
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().join(".cache")))?;
     Some(cache.join("torch/hub/checkpoints"))
 }
 

@@ -24,6 +24,10 @@ values. Stop the run to change them. Learning rates and loss weights can change 
 /// Seconds a live value must stay unchanged before it is sent (slider drags send once).
 pub const LIVE_SETTLE_SECS: f64 = 0.25;
 
+/// Starts a run, or resumes a paused one, from the keyboard (Ctrl+Enter; Cmd+Enter on macOS).
+pub const START_OR_RESUME: egui::KeyboardShortcut =
+    egui::KeyboardShortcut::new(egui::Modifiers::COMMAND, egui::Key::Enter);
+
 /// `1h 02m 03s`, `4m 05s`, `12s`.
 pub fn format_secs(secs: f64) -> String {
     if !secs.is_finite() || secs < 0.0 {
@@ -104,18 +108,23 @@ impl TrainingPanel {
             status,
             RunStatus::Running | RunStatus::Preparing { .. } | RunStatus::Starting
         );
+        // Ctrl+Enter (Cmd+Enter on macOS) does what the enabled one of Start / Resume does.
+        let start_key = ui.input_mut(|i| i.consume_shortcut(&START_OR_RESUME));
+        let key_text = ui.ctx().format_shortcut(&START_OR_RESUME);
         ui.horizontal_wrapped(|ui| {
+            let can_start = !active && dataset_ok;
             let start = ui
                 .add_enabled(
-                    !active && dataset_ok,
+                    can_start,
                     egui::Button::new(RichText::new("Start training").strong()),
                 )
+                .on_hover_text(&key_text)
                 .on_disabled_hover_text(if active {
                     "A run is active."
                 } else {
                     "Both folders need usable images."
                 });
-            if start.clicked() {
+            if start.clicked() || (start_key && can_start) {
                 out.push(UiCommand::StartTraining);
             }
             if ui
@@ -124,9 +133,12 @@ impl TrainingPanel {
             {
                 out.push(UiCommand::Train(TrainCommand::Pause));
             }
+            let paused = status == RunStatus::Paused;
             if ui
-                .add_enabled(status == RunStatus::Paused, egui::Button::new("Resume"))
+                .add_enabled(paused, egui::Button::new("Resume"))
+                .on_hover_text(&key_text)
                 .clicked()
+                || (start_key && paused)
             {
                 out.push(UiCommand::Train(TrainCommand::Resume));
             }

@@ -266,7 +266,14 @@ impl StudioApp {
                         ui.label(
                             "Train AnimeGANv2 on your own style and convert photos and clips.",
                         );
-                        ui.label("MIT OR Apache-2.0. Demo images: assets/demo/ATTRIBUTION.md.");
+                        // Drawn only while the menu is open: a few `stat`s per frame.
+                        let at = crate::paths::Locations::current();
+                        ui.label(format!(
+                            "MIT OR Apache-2.0. Demo images: {}.",
+                            at.demo.join("ATTRIBUTION.md").display()
+                        ));
+                        ui.separator();
+                        ui.label(RichText::new(at.describe()).monospace());
                         ui.hyperlink_to(
                             "AnimeGANv2 (the method)",
                             "https://github.com/TachibanaYoshino/AnimeGANv2",
