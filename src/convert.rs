@@ -50,6 +50,12 @@ pub const EXACT_NORM_LAYERS: usize = crate::model::cpu::NORM_LAYERS;
 /// buffer limit (128 MiB on lavapipe and many integrated GPUs).
 pub const WGPU_TILE: usize = 448;
 
+/// Device memory that paused wgpu tiles may keep between layers (the rest wait in
+/// host memory, [`tiles::convert_tiled_ops`]): with 448-px tiles, ~20 tiles'
+/// widest maps (64 channels at full resolution), so a photo up to ~2.5 megapixels
+/// never leaves the device, and a 4K one stays within a small GPU's memory.
+pub const WGPU_RESIDENT_BYTES: usize = 1 << 30;
+
 impl Default for ConvertOptions {
     fn default() -> Self {
         Self {
@@ -207,7 +213,15 @@ pub fn convert_tiled_exact(
         let engine = CpuGenerator::new(g)?;
         tiles::convert_tiled(&engine, &padded, tile, overlap, EXACT_NORM_LAYERS)?
     } else {
-        tiles::convert_tiled_ops(g, device, &padded, tile, overlap, EXACT_NORM_LAYERS)?
+        tiles::convert_tiled_ops(
+            g,
+            device,
+            &padded,
+            tile,
+            overlap,
+            EXACT_NORM_LAYERS,
+            WGPU_RESIDENT_BYTES,
+        )?
     };
     let out = one_image(floats_to_images(&values, 1, th, tw)?)?;
     Ok(image::imageops::crop_imm(&out, 0, 0, w as u32, h as u32).to_image())

@@ -136,8 +136,10 @@ fn cpu_engine_equals_ops_forward_on_odd_sizes() {
 }
 
 /// The Burn-ops tiling that wgpu uses (run here on Flex, where its ops are the
-/// same network): 256x192 in two 192-px tiles equals the whole-image conversion
-/// within 1/255; with each tile's own statistics it does not (the control).
+/// same network): 256x192 in two 192-px tiles advancing in lockstep equals the
+/// whole-image conversion within 1/255; parking paused tiles in host memory (no
+/// device budget) changes nothing; with each tile's own statistics it differs (the
+/// control).
 #[test]
 fn ops_tiling_equals_whole_on_flex() {
     use photo2anime::convert::tiles::convert_tiled_ops;
@@ -147,15 +149,24 @@ fn ops_tiling_equals_whole_on_flex() {
     let img = image::imageops::resize(&photo(256), 256, 192, FilterType::Triangle);
     let whole = convert_whole(g, &img, &device).unwrap();
     assert_not_flat(&whole, "whole");
-    let tiled = |exact| {
-        let v = convert_tiled_ops(g, &device, &img, 192, 128, exact).unwrap();
+    let tiled_floats = |exact, resident| {
+        let v = convert_tiled_ops(g, &device, &img, 192, 128, exact, resident).unwrap();
         assert!(v.iter().all(|x| x.is_finite()), "non-finite tiled output");
-        floats_to_images(&v, 1, 192, 256).unwrap().remove(0)
+        v
     };
-    let exact = tiled(photo2anime::convert::EXACT_NORM_LAYERS);
+    let tiled = |exact| {
+        floats_to_images(&tiled_floats(exact, usize::MAX), 1, 192, 256)
+            .unwrap()
+            .remove(0)
+    };
+    let all = photo2anime::convert::EXACT_NORM_LAYERS;
+    let exact = tiled(all);
     let d = max_diff(&whole, &exact, 0);
     println!("ops tiling on Flex: max |tiled - whole| = {d}/255");
     assert!(d <= 1, "ops-tiled differs from whole by {d}/255");
+    let resident = tiled_floats(all, usize::MAX);
+    let parked = tiled_floats(all, 0);
+    common::assert_close(&parked, &resident, 0.0, "tiles parked in host memory");
     let plain = tiled(0);
     let control = max_diff(&whole, &plain, 0);
     println!("ops tiling, per-tile statistics: {control}/255");

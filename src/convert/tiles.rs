@@ -1,7 +1,8 @@
 //! Seam-free tiling on every device: the whole-image result, computed one window
-//! at a time so that memory is bounded by one tile. The CPU engine runs the
-//! windows on Flex ([`CpuGenerator`]), Burn ops everywhere else ([`OpsWindows`]:
-//! wgpu, where a whole 4K image would not fit the adapter's buffers).
+//! at a time. The CPU engine runs the windows on Flex ([`CpuGenerator`]), memory
+//! bounded by one tile; Burn ops run them everywhere else ([`convert_tiled_ops`]:
+//! wgpu, where a whole 4K image would not fit the adapter's buffers), the tiles
+//! advancing in lockstep so that each layer runs once per tile.
 //!
 //! Two things make plain tiling differ from the whole image: GroupNorm(1, C)
 //! normalises each tile with its own statistics (a tone shift per tile), and the
@@ -9,7 +10,7 @@
 //! whole image. Each window here runs on the whole image's grid (offsets are
 //! multiples of 4, upsampling taps come from the whole image,
 //! [`crate::model::cpu::Window`]) and normalises with whole-image statistics
-//! gathered by earlier passes. Pass `j` runs every tile up to norm layer `j`,
+//! gathered by earlier passes. On the CPU, pass `j` runs every tile up to norm layer `j`,
 //! with layers before it already normalised exactly, and accumulates that
 //! layer's moments over each tile's share of a partition of the image: exact
 //! whole-image moments. 24 such passes, then the output pass, reproduce the
@@ -29,71 +30,8 @@ use image::RgbImage;
 use crate::model::Generator;
 use crate::model::cpu::kernels::{Map, Moments};
 use crate::model::cpu::{CpuGenerator, NORM_LAYERS, Window};
+use crate::model::window_ops::{Paused, WindowPass};
 use crate::tensor_image::{ReadbackError, images_to_tensor};
-
-/// Runs the generator on one window of the whole image.
-pub(crate) trait WindowRunner {
-    /// `[3, h, w]` floats in [-1, 1] of window `(y, x)` of `img`, or `None` when
-    /// the pass stopped early ([`Window::stop_after`]).
-    fn run(
-        &self,
-        img: &RgbImage,
-        y: Span,
-        x: Span,
-        win: &mut Window,
-    ) -> Result<Option<Vec<f32>>, ReadbackError>;
-}
-
-impl WindowRunner for CpuGenerator {
-    fn run(
-        &self,
-        img: &RgbImage,
-        y: Span,
-        x: Span,
-        win: &mut Window,
-    ) -> Result<Option<Vec<f32>>, ReadbackError> {
-        let stops = win.stop_after.is_some();
-        let out = self.forward(crop_map(img, x, y), Some(win));
-        Ok((!stops).then_some(out.data))
-    }
-}
-
-/// The generator's Burn ops on `device` (any backend), one window at a time.
-pub(crate) struct OpsWindows<'a> {
-    /// The network.
-    pub generator: &'a Generator,
-    /// Where it runs.
-    pub device: &'a Device,
-}
-
-impl WindowRunner for OpsWindows<'_> {
-    fn run(
-        &self,
-        img: &RgbImage,
-        y: Span,
-        x: Span,
-        win: &mut Window,
-    ) -> Result<Option<Vec<f32>>, ReadbackError> {
-        let crop = image::imageops::crop_imm(
-            img,
-            x.start as u32,
-            y.start as u32,
-            (x.end - x.start) as u32,
-            (y.end - y.start) as u32,
-        )
-        .to_image();
-        let input = images_to_tensor(std::slice::from_ref(&crop), self.device);
-        match self.generator.forward_window(input, win)? {
-            None => Ok(None),
-            Some(out) => out
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .map(Some)
-                .map_err(|e| ReadbackError(format!("{e:?}"))),
-        }
-    }
-}
 
 /// One tile along an axis: the window `[start, end)` and its share `[own0, own1)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,13 +111,48 @@ fn crop_map(img: &RgbImage, x: Span, y: Span) -> Map {
     m
 }
 
+/// Tiles covering a `w` x `h` image, row by row.
+fn tile_grid(w: usize, h: usize, tile: usize, overlap: usize) -> Vec<(Span, Span)> {
+    spans(h, tile, overlap)
+        .into_iter()
+        .flat_map(|y| spans(w, tile, overlap).into_iter().map(move |x| (y, x)))
+        .collect()
+}
+
+/// Copies tile `(y, x)`'s share of its output `res` (`[3, th, tw]`) into `out`
+/// (`[3, H, W]`, `full` = `[H, W]`).
+fn write_share(
+    out: &mut [f32],
+    full: [usize; 2],
+    res: &[f32],
+    y: Span,
+    x: Span,
+) -> Result<(), ReadbackError> {
+    let [h, w] = full;
+    let (tw, th) = (x.end - x.start, y.end - y.start);
+    if res.len() != 3 * th * tw {
+        return Err(ReadbackError(format!(
+            "a {tw}x{th} tile returned {} values",
+            res.len()
+        )));
+    }
+    for c in 0..3 {
+        for gy in y.own0..y.own1 {
+            let src = &res[c * th * tw + (gy - y.start) * tw..][..tw];
+            let dst = &mut out[c * h * w + gy * w..][..w];
+            dst[x.own0..x.own1].copy_from_slice(&src[x.own0 - x.start..x.own1 - x.start]);
+        }
+    }
+    Ok(())
+}
+
 /// Runs every tile once, normalising the first `stats.len()` norm layers with
 /// those whole-image statistics, and returns the moments gathered over the
 /// tiles' shares (a partition: whole-image moments). With `stop_after` each tile
 /// stops after that norm layer; otherwise each tile's share of the output is
 /// written into `out` (`[3, H, W]` floats).
 fn pass(
-    g: &impl WindowRunner,
+    g: &CpuGenerator,
     img: &RgbImage,
     grid: &[(Span, Span)],
     stats: &[Moments],
@@ -202,31 +175,21 @@ fn pass(
             ],
             record: vec![Moments::default(); NORM_LAYERS],
         };
-        let res = g.run(img, y, x, &mut win)?;
+        let stops = win.stop_after.is_some();
+        let res = g.forward(crop_map(img, x, y), Some(&mut win));
+        let res = (!stops).then_some(res.data);
         for (t, r) in total.iter_mut().zip(&win.record) {
             *t = t.merge(*r);
         }
         if let (Some(out), Some(res)) = (out.as_deref_mut(), res) {
-            let (tw, th) = (x.end - x.start, y.end - y.start);
-            if res.len() != 3 * th * tw {
-                return Err(ReadbackError(format!(
-                    "a {tw}x{th} tile returned {} values",
-                    res.len()
-                )));
-            }
-            for c in 0..3 {
-                for gy in y.own0..y.own1 {
-                    let src = &res[c * th * tw + (gy - y.start) * tw..][..tw];
-                    let dst = &mut out[c * h * w + gy * w..][..w];
-                    dst[x.own0..x.own1].copy_from_slice(&src[x.own0 - x.start..x.own1 - x.start]);
-                }
-            }
+            write_share(out, [h, w], &res, y, x)?;
         }
     }
     Ok(total)
 }
 
-/// Converts `img` (already padded as the whole-image path pads it) tile by tile.
+/// Converts `img` (already padded as the whole-image path pads it) tile by tile
+/// with the CPU engine, one tile in memory at a time.
 /// The first `exact_layers` norm layers (of [`NORM_LAYERS`]) get whole-image
 /// statistics, one gathering pass each (a pass stops at its layer, so early
 /// layers are cheap; all 24 cost about 5 whole-network passes), the rest each
@@ -234,18 +197,15 @@ fn pass(
 ///
 /// # Errors
 /// A value that cannot be read back from the device.
-pub(crate) fn convert_tiled_with(
-    g: &impl WindowRunner,
+pub fn convert_tiled(
+    g: &CpuGenerator,
     img: &RgbImage,
     tile: usize,
     overlap: usize,
     exact_layers: usize,
 ) -> Result<Vec<f32>, ReadbackError> {
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let grid: Vec<(Span, Span)> = spans(h, tile, overlap)
-        .into_iter()
-        .flat_map(|y| spans(w, tile, overlap).into_iter().map(move |x| (y, x)))
-        .collect();
+    let grid = tile_grid(w, h, tile, overlap);
     let mut stats = Vec::new();
     for layer in 0..exact_layers.min(NORM_LAYERS) {
         let gathered = pass(g, img, &grid, &stats, Some(layer), None)?;
@@ -256,21 +216,14 @@ pub(crate) fn convert_tiled_with(
     Ok(out)
 }
 
-/// [`convert_tiled_with`] the CPU engine.
-///
-/// # Errors
-/// None in practice (the engine's values are in host memory already).
-pub fn convert_tiled(
-    g: &CpuGenerator,
-    img: &RgbImage,
-    tile: usize,
-    overlap: usize,
-    exact_layers: usize,
-) -> Result<Vec<f32>, ReadbackError> {
-    convert_tiled_with(g, img, tile, overlap, exact_layers)
-}
-
-/// [`convert_tiled_with`] Burn ops on `device`.
+/// Converts `img` (already padded as the whole-image path pads it) tile by tile
+/// with Burn ops on `device` (wgpu), the tiles advancing in lockstep
+/// ([`WindowPass`]): each layer runs once per tile, and each of the first
+/// `exact_layers` norm layers pauses every tile at its input to gather the whole
+/// image's moments over the tiles' shares; later layers use each tile's own (the
+/// tests' control). Between layers, paused tiles keep up to `resident_bytes` of
+/// their maps on the device and move the rest to host memory. Returns `[3, H, W]`
+/// floats in [-1, 1].
 ///
 /// # Errors
 /// A value that cannot be read back from the device.
@@ -281,12 +234,63 @@ pub fn convert_tiled_ops(
     tile: usize,
     overlap: usize,
     exact_layers: usize,
+    resident_bytes: usize,
 ) -> Result<Vec<f32>, ReadbackError> {
-    let runner = OpsWindows {
-        generator: g,
-        device,
-    };
-    convert_tiled_with(&runner, img, tile, overlap, exact_layers)
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let grid = tile_grid(w, h, tile, overlap);
+    let mut passes: Vec<WindowPass> = grid
+        .iter()
+        .map(|&(y, x)| {
+            let crop = image::imageops::crop_imm(
+                img,
+                x.start as u32,
+                y.start as u32,
+                (x.end - x.start) as u32,
+                (y.end - y.start) as u32,
+            )
+            .to_image();
+            WindowPass::new(
+                images_to_tensor(std::slice::from_ref(&crop), device),
+                [h, w],
+                [y.start, x.start],
+                [
+                    y.own0 - y.start,
+                    y.own1 - y.start,
+                    x.own0 - x.start,
+                    x.own1 - x.start,
+                ],
+            )
+        })
+        .collect();
+    let exact = exact_layers.min(NORM_LAYERS);
+    let mut stats: Vec<Moments> = Vec::new();
+    loop {
+        let mut gathered: Option<Moments> = None;
+        // Paused tiles keep their maps on the device up to `resident_bytes`; the
+        // rest wait in host memory (one tile's maps must fit the device anyway).
+        let mut resident = 0;
+        for p in &mut passes {
+            if let Paused::AtNorm(m) = p.advance(g, &stats, exact)? {
+                gathered = Some(gathered.unwrap_or_default().merge(m));
+            }
+            let bytes = p.device_bytes();
+            if resident + bytes > resident_bytes {
+                p.park();
+            } else {
+                resident += bytes;
+            }
+        }
+        match gathered {
+            Some(m) => stats.push(m),
+            None => break,
+        }
+    }
+    let mut out = vec![0f32; 3 * h * w];
+    for (p, &(y, x)) in passes.into_iter().zip(&grid) {
+        let res = p.output()?;
+        write_share(&mut out, [h, w], &res, y, x)?;
+    }
+    Ok(out)
 }
 #[cfg(test)]
 mod tests {

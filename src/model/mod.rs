@@ -9,7 +9,7 @@ pub mod fast_norm;
 pub mod generator;
 pub mod upsample;
 pub mod vgg;
-mod window_ops;
+pub(crate) mod window_ops;
 
 pub use discriminator::{Discriminator, DiscriminatorConfig};
 pub use generator::{Generator, GeneratorConfig};

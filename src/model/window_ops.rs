@@ -1,17 +1,28 @@
-//! The generator on a *window* of a larger image as Burn ops, computing there
-//! what the whole-image pass computes: the counterpart of [`super::cpu`]'s window
-//! mode for every other device (wgpu), so tiling is seam-free on GPUs too (see
+//! The generator on *windows* of a larger image as Burn ops, computing there what
+//! the whole-image pass computes: the counterpart of [`super::cpu`]'s window mode
+//! for every other device (wgpu), so tiling is seam-free on GPUs too (see
 //! [`crate::convert::tiles`]). Upsampling samples the whole image's grid (two
 //! matmuls with the window's rows of the interpolation matrices), and every
-//! GroupNorm uses whole-image statistics given from outside, gathered pass by
-//! pass over the tiles' shares of the image.
+//! GroupNorm uses whole-image statistics.
+//!
+//! The network is a straight program of [`Step`]s, and each window's pass
+//! ([`WindowPass`]) can pause at the input of a norm layer and resume there. The
+//! tiles advance in lockstep: all run to norm layer `k`, their moments over their
+//! shares of the image (a partition) give the whole image's statistics of layer
+//! `k`, and all continue with them. Every layer thus runs once per tile — about one
+//! whole-image pass plus the overlaps — instead of once per norm layer after it
+//! (the CPU's window mode re-runs prefixes to keep only one tile in memory; on a
+//! GPU the tiles' activations stay on the device, each buffer one tile's size,
+//! which is what the adapter's buffer limit bounds).
 
 use burn::tensor::activation::{leaky_relu, tanh};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::blocks::{ConvNormLReLU, InvertedResBlock, LEAKY_SLOPE, LayerNorm2d};
+use burn::nn::conv::Conv2d;
+
+use super::blocks::{ConvNormLReLU, LEAKY_SLOPE, LayerNorm2d, Padding};
 use super::cpu::kernels::{Moments, Tap};
-use super::cpu::{Window, taps};
+use super::cpu::taps;
 use super::fast_conv;
 use super::fast_norm::layer_norm_ops;
 use super::generator::Generator;
@@ -76,163 +87,307 @@ fn moments(region: Tensor<4>) -> Result<Moments, ReadbackError> {
     }
 }
 
-/// One window pass: the window and the norm-layer counter.
-struct Pass<'a> {
-    win: &'a mut Window,
+/// One operation of the generator's forward pass, in order.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    /// `pad` (if any), then the convolution.
+    Conv(&'a Conv2d, Option<&'a Padding>),
+    /// GroupNorm(1, C), then LeakyReLU with this slope if any.
+    Norm(&'a LayerNorm2d, Option<f64>),
+    /// Remember the current map's size as the 1/2-resolution size (after block A).
+    MarkHalf,
+    /// Keep the current map for an inverted residual block's skip connection.
+    Keep,
+    /// End of an inverted residual block: add the kept map if the block has a skip.
+    Residual(bool),
+    /// Upsample 1/4 → 1/2 (`false`) or 1/2 → full resolution (`true`).
+    Up(bool),
+    /// The output conv and tanh.
+    Out,
+}
+
+/// The generator as a straight list of steps (same order as `forward_ops`).
+fn program(g: &Generator) -> Vec<Step<'_>> {
+    fn push_cnl<'a>(p: &mut Vec<Step<'a>>, l: &'a ConvNormLReLU) {
+        p.push(Step::Conv(&l.conv, Some(&l.pad)));
+        p.push(Step::Norm(&l.norm, Some(LEAKY_SLOPE)));
+    }
+    let mut p = Vec::new();
+    for l in &g.block_a {
+        push_cnl(&mut p, l);
+    }
+    p.push(Step::MarkHalf);
+    for l in &g.block_b {
+        push_cnl(&mut p, l);
+    }
+    push_cnl(&mut p, &g.block_c.head);
+    for b in &g.block_c.irbs {
+        p.push(Step::Keep);
+        push_cnl(&mut p, &b.expand);
+        push_cnl(&mut p, &b.depthwise);
+        p.push(Step::Conv(&b.project, None));
+        p.push(Step::Norm(&b.norm, None));
+        p.push(Step::Residual(b.residual));
+    }
+    push_cnl(&mut p, &g.block_c.tail);
+    p.push(Step::Up(false));
+    for l in &g.block_d {
+        push_cnl(&mut p, l);
+    }
+    p.push(Step::Up(true));
+    for l in &g.block_e {
+        push_cnl(&mut p, l);
+    }
+    p.push(Step::Out);
+    p
+}
+
+/// A map of a paused pass: on the device, or moved to host memory so that other
+/// tiles' maps fit on the device.
+enum Stored {
+    /// On the device.
+    Device(Tensor<4>),
+    /// In host memory, uploaded again on resume.
+    Host(TensorData),
+}
+
+impl Stored {
+    /// Device memory it holds.
+    fn device_bytes(&self) -> usize {
+        match self {
+            Self::Device(t) => t.shape().num_elements() * size_of::<f32>(),
+            Self::Host(_) => 0,
+        }
+    }
+
+    fn on_device(self, device: &Device) -> Tensor<4> {
+        match self {
+            Self::Device(t) => t,
+            Self::Host(d) => Tensor::from_data(d, device),
+        }
+    }
+
+    fn into_host(self) -> Self {
+        match self {
+            Self::Device(t) => Self::Host(t.into_data()),
+            host @ Self::Host(_) => host,
+        }
+    }
+}
+
+/// One window's pass through the generator, paused between steps.
+pub(crate) struct WindowPass {
+    /// The current map: `[1, C, h', w']` of the window at the current resolution;
+    /// at the end, `[1, 3, h, w]` in [-1, 1]. `None` only while [`Self::advance`] runs.
+    map: Option<Stored>,
+    /// The skip connection of the inverted residual block being run.
+    kept: Option<Stored>,
+    /// Where the pass computes.
+    device: Device,
+    /// The next step to run.
+    pc: usize,
+    /// Norm layers run so far.
     layer: usize,
-    /// Full-resolution window size, to find each map's scale.
+    /// The window's full-resolution size `[h, w]`.
     size: [usize; 2],
-    /// Set once [`Window::stop_after`] is reached.
-    stopped: bool,
+    /// Its size at 1/2 resolution, once known.
+    half: [usize; 2],
+    /// The whole image's size `[h, w]` (after conversion padding).
+    full: [usize; 2],
+    /// The window's origin `[y, x]` in the whole image; multiples of 4.
+    origin: [usize; 2],
+    /// Full-resolution window rows/cols `[y0, y1, x0, x1)` of its share of the image.
+    interior: [usize; 4],
 }
 
-impl Pass<'_> {
-    /// GroupNorm(1, C) (+ LeakyReLU) of `x` with the whole-image statistics of
-    /// this layer; on the pass that gathers them, records the moments of `x` over
-    /// the window's share and stops.
-    fn norm(
-        &mut self,
-        x: Tensor<4>,
-        n: &LayerNorm2d,
-        slope: Option<f64>,
-    ) -> Result<Tensor<4>, ReadbackError> {
-        let layer = self.layer;
-        self.layer += 1;
-        let [_, c, h, w] = x.dims();
-        if self.win.stop_after == Some(layer) {
-            // The map's scale: 1, 2 or 4 (stride-2 sides are floor(side / 2)).
-            let scale = if w == self.size[1] {
-                1
-            } else if w == self.size[1] / 2 {
-                2
-            } else {
-                4
-            };
-            let [y0, y1, x0, x1] = self.win.interior;
-            let end = |v: usize, full: usize, len: usize| {
-                if v >= full { len } else { (v / scale).min(len) }
-            };
-            let (r0, r1) = (y0 / scale, end(y1, self.size[0], h));
-            let (c0, c1) = (x0 / scale, end(x1, self.size[1], w));
-            if r1 > r0 && c1 > c0 {
-                let part = moments(x.clone().narrow(2, r0, r1 - r0).narrow(3, c0, c1 - c0))?;
-                if let Some(r) = self.win.record.get_mut(layer) {
-                    *r = r.merge(part);
-                }
-            }
-            self.stopped = true;
-            return Ok(x);
-        }
-        let y = match self.win.stats.get(layer) {
-            Some(m) => {
-                let scale = 1.0 / (m.var() + n.epsilon).sqrt();
-                let centred = x.sub_scalar(m.mean).mul_scalar(scale);
-                centred * n.gamma.val().reshape([1, c, 1, 1]) + n.beta.val().reshape([1, c, 1, 1])
-            }
-            None => layer_norm_ops(x, n.gamma.val(), n.beta.val(), n.epsilon),
-        };
-        Ok(match slope {
-            Some(k) => leaky_relu(y, k),
-            None => y,
-        })
-    }
-
-    fn cnl(&mut self, x: Tensor<4>, l: &ConvNormLReLU) -> Result<Tensor<4>, ReadbackError> {
-        if self.stopped {
-            return Ok(x);
-        }
-        let y = fast_conv::forward(&l.conv, l.pad.apply(x));
-        self.norm(y, &l.norm, Some(LEAKY_SLOPE))
-    }
-
-    fn irb(&mut self, x: Tensor<4>, b: &InvertedResBlock) -> Result<Tensor<4>, ReadbackError> {
-        let y = self.cnl(x.clone(), &b.expand)?;
-        let y = self.cnl(y, &b.depthwise)?;
-        if self.stopped {
-            return Ok(y);
-        }
-        let y = self.norm(fast_conv::forward(&b.project, y), &b.norm, None)?;
-        Ok(if b.residual { x + y } else { y })
-    }
+/// Where [`WindowPass::advance`] stopped.
+pub(crate) enum Paused {
+    /// At the input of the next norm layer, whose whole-image statistics are needed:
+    /// the moments of that input over the window's share.
+    AtNorm(Moments),
+    /// At the end: the pass holds its output.
+    Done,
 }
 
-impl Generator {
-    /// Window `win` of the whole image, `x` = `[1, 3, h, w]` in [-1, 1] (its origin
-    /// a multiple of 4), -> `[1, 3, h, w]` as the whole-image forward computes it
-    /// there (away from the window's cut edges), norms using `win.stats`. `None`
-    /// when the pass stopped after gathering [`Window::stop_after`]'s moments.
-    ///
-    /// # Errors
-    /// A statistic that cannot be read back from the device.
-    pub(crate) fn forward_window(
-        &self,
+impl WindowPass {
+    /// A pass over window `x` = `[1, 3, h, w]` in [-1, 1] at `origin` (multiples of 4)
+    /// of a `full`-sized image, owning `interior` (`[y0, y1, x0, x1)` in window pixels).
+    pub(crate) fn new(
         x: Tensor<4>,
-        win: &mut Window,
-    ) -> Result<Option<Tensor<4>>, ReadbackError> {
+        full: [usize; 2],
+        origin: [usize; 2],
+        interior: [usize; 4],
+    ) -> Self {
         let [_, _, h, w] = x.dims();
-        let (full, origin) = (win.full, win.origin);
-        let mut pass = Pass {
-            win,
+        Self {
+            device: x.device(),
+            map: Some(Stored::Device(x)),
+            kept: None,
+            pc: 0,
             layer: 0,
             size: [h, w],
-            stopped: false,
-        };
-        let mut y = x;
-        for l in &self.block_a {
-            y = pass.cnl(y, l)?;
+            half: [h, w],
+            full,
+            origin,
+            interior,
         }
-        let [_, _, half_h, half_w] = y.dims();
-        for l in &self.block_b {
-            y = pass.cnl(y, l)?;
-        }
-        y = pass.cnl(y, &self.block_c.head)?;
-        for b in &self.block_c.irbs {
-            y = pass.irb(y, b)?;
-        }
-        y = pass.cnl(y, &self.block_c.tail)?;
-        if pass.stopped {
-            return Ok(None);
-        }
-        // Whole-image sizes at 1/2 and 1/4 (stride-2 convs floor), for the sampling grid.
-        let full_half = [full[0] / 2, full[1] / 2];
-        let full_quarter = [full_half[0] / 2, full_half[1] / 2];
-        let origin_half = [origin[0] / 2, origin[1] / 2];
-        y = self.up_window(y, full_quarter, full_half, [half_h, half_w], origin_half);
-        for l in &self.block_d {
-            y = pass.cnl(y, l)?;
-        }
-        if pass.stopped {
-            return Ok(None);
-        }
-        y = self.up_window(y, full_half, full, [h, w], origin);
-        for l in &self.block_e {
-            y = pass.cnl(y, l)?;
-        }
-        if pass.stopped {
-            return Ok(None);
-        }
-        Ok(Some(tanh(fast_conv::forward(&self.out_layer, y))))
     }
 
-    /// Upsamples `x` (a window of a whole-image map of size `full_in`) to the
-    /// window of the whole-image output `full_target` whose origin is `origin_out`.
-    fn up_window(
-        &self,
-        x: Tensor<4>,
-        full_in: [usize; 2],
-        full_target: [usize; 2],
-        target: [usize; 2],
-        origin_out: [usize; 2],
-    ) -> Tensor<4> {
-        let ac = self.upsample.align_corners();
-        let [_, _, h, w] = x.dims();
-        let [fo_h, fo_w] = self
-            .upsample
-            .output_size(full_in[0], full_in[1], full_target);
-        let [o_h, o_w] = self.upsample.output_size(h, w, target);
-        let (iy, ix) = (origin_out[0] / 2, origin_out[1] / 2);
-        let rows = taps(full_in[0], fo_h, ac, origin_out[0], o_h, iy, h);
-        let cols = taps(full_in[1], fo_w, ac, origin_out[1], o_w, ix, w);
-        resample(x, &rows, &cols)
+    /// Device memory its maps hold while paused.
+    pub(crate) fn device_bytes(&self) -> usize {
+        self.map.as_ref().map_or(0, Stored::device_bytes)
+            + self.kept.as_ref().map_or(0, Stored::device_bytes)
     }
+
+    /// Moves its maps to host memory until it resumes (a read-back: the tile's work
+    /// so far is done first).
+    pub(crate) fn park(&mut self) {
+        self.map = self.map.take().map(Stored::into_host);
+        self.kept = self.kept.take().map(Stored::into_host);
+    }
+
+    /// Runs `g` from where this pass paused. Norm layer `k` normalises with
+    /// `stats[k]` when given; the first layer past `stats` pauses the pass with its
+    /// input's moments if it is one of the first `exact` layers, and otherwise uses
+    /// the window's own statistics (the per-tile control of the tests).
+    ///
+    /// # Errors
+    /// A moment that cannot be read back from the device.
+    pub(crate) fn advance(
+        &mut self,
+        g: &Generator,
+        stats: &[Moments],
+        exact: usize,
+    ) -> Result<Paused, ReadbackError> {
+        let device = self.device.clone();
+        let Some(map) = self.map.take() else {
+            return Err(ReadbackError("a tile's pass lost its map".into()));
+        };
+        let mut y = map.on_device(&device);
+        let mut kept = self.kept.take().map(|k| k.on_device(&device));
+        let steps = program(g);
+        let mut paused = Paused::Done;
+        while let Some(step) = steps.get(self.pc) {
+            match *step {
+                Step::Conv(conv, pad) => {
+                    let x = match pad {
+                        Some(p) => p.apply(y),
+                        None => y,
+                    };
+                    y = fast_conv::forward(conv, x);
+                }
+                Step::Norm(n, slope) => {
+                    let normed = match stats.get(self.layer) {
+                        Some(m) => {
+                            let [_, c, _, _] = y.dims();
+                            let scale = 1.0 / (m.var() + n.epsilon).sqrt();
+                            y.sub_scalar(m.mean).mul_scalar(scale)
+                                * n.gamma.val().reshape([1, c, 1, 1])
+                                + n.beta.val().reshape([1, c, 1, 1])
+                        }
+                        None if self.layer < exact => {
+                            paused = Paused::AtNorm(self.share_moments(&y)?);
+                            break;
+                        }
+                        None => layer_norm_ops(y, n.gamma.val(), n.beta.val(), n.epsilon),
+                    };
+                    y = match slope {
+                        Some(k) => leaky_relu(normed, k),
+                        None => normed,
+                    };
+                    self.layer += 1;
+                }
+                Step::MarkHalf => {
+                    let [_, _, h, w] = y.dims();
+                    self.half = [h, w];
+                }
+                Step::Keep => kept = Some(y.clone()),
+                Step::Residual(add) => {
+                    let skip = kept.take();
+                    if let (true, Some(skip)) = (add, skip) {
+                        y = skip + y;
+                    }
+                }
+                Step::Up(to_full) => {
+                    // Whole-image sizes at 1/2 and 1/4 (stride-2 convs floor).
+                    let full_half = [self.full[0] / 2, self.full[1] / 2];
+                    let full_quarter = [full_half[0] / 2, full_half[1] / 2];
+                    let origin_half = [self.origin[0] / 2, self.origin[1] / 2];
+                    let (full_in, full_target, target, origin_out) = if to_full {
+                        (full_half, self.full, self.size, self.origin)
+                    } else {
+                        (full_quarter, full_half, self.half, origin_half)
+                    };
+                    y = up_window(g, y, full_in, full_target, target, origin_out);
+                }
+                Step::Out => y = tanh(fast_conv::forward(&g.out_layer, y)),
+            }
+            self.pc += 1;
+        }
+        self.map = Some(Stored::Device(y));
+        self.kept = kept.map(Stored::Device);
+        Ok(paused)
+    }
+
+    /// Moments of `y` over the window's share of the image, at the map's resolution
+    /// (1, 1/2 or 1/4 of the window's).
+    fn share_moments(&self, y: &Tensor<4>) -> Result<Moments, ReadbackError> {
+        let [_, _, h, w] = y.dims();
+        // The map's scale: 1, 2 or 4 (stride-2 sides are floor(side / 2)).
+        let scale = if w == self.size[1] {
+            1
+        } else if w == self.size[1] / 2 {
+            2
+        } else {
+            4
+        };
+        let [y0, y1, x0, x1] = self.interior;
+        let end = |v: usize, full: usize, len: usize| {
+            if v >= full { len } else { (v / scale).min(len) }
+        };
+        let (r0, r1) = (y0 / scale, end(y1, self.size[0], h));
+        let (c0, c1) = (x0 / scale, end(x1, self.size[1], w));
+        if r1 > r0 && c1 > c0 {
+            moments(y.clone().narrow(2, r0, r1 - r0).narrow(3, c0, c1 - c0))
+        } else {
+            Ok(Moments::default())
+        }
+    }
+
+    /// The output `[3, h, w]` floats in [-1, 1], once [`Paused::Done`].
+    ///
+    /// # Errors
+    /// The output cannot be read back from the device.
+    pub(crate) fn output(self) -> Result<Vec<f32>, ReadbackError> {
+        let Some(map) = self.map else {
+            return Err(ReadbackError("a tile's pass lost its map".into()));
+        };
+        let data = match map {
+            Stored::Device(t) => t.into_data(),
+            Stored::Host(d) => d,
+        };
+        data.convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| ReadbackError(format!("{e:?}")))
+    }
+}
+
+/// Upsamples `x` (a window of a whole-image map of size `full_in`) to the window of
+/// the whole-image output `full_target` whose origin is `origin_out`.
+fn up_window(
+    g: &Generator,
+    x: Tensor<4>,
+    full_in: [usize; 2],
+    full_target: [usize; 2],
+    target: [usize; 2],
+    origin_out: [usize; 2],
+) -> Tensor<4> {
+    let ac = g.upsample.align_corners();
+    let [_, _, h, w] = x.dims();
+    let [fo_h, fo_w] = g.upsample.output_size(full_in[0], full_in[1], full_target);
+    let [o_h, o_w] = g.upsample.output_size(h, w, target);
+    let (iy, ix) = (origin_out[0] / 2, origin_out[1] / 2);
+    let rows = taps(full_in[0], fo_h, ac, origin_out[0], o_h, iy, h);
+    let cols = taps(full_in[1], fo_w, ac, origin_out[1], o_w, ix, w);
+    resample(x, &rows, &cols)
 }
