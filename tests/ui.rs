@@ -288,6 +288,22 @@ fn dropped_photo_is_converted() {
 }
 
 /// Presses the primary button at `from`, moves by `by` over several frames, releases.
+/// Opens combo box `combo` and clicks its entry `item` (a popup appears after
+/// egui's sizing pass: a few frames).
+fn pick(h: &mut Harness<'_, StudioApp>, combo: &str, item: &str) {
+    h.get_by_role_and_label(egui::accesskit::Role::ComboBox, combo)
+        .click();
+    for _ in 0..10 {
+        h.step();
+        if h.query_by_label(item).is_some() {
+            h.get_by_label(item).click();
+            h.step();
+            return;
+        }
+    }
+    panic!("{combo}: no entry {item}");
+}
+
 fn drag(h: &mut Harness<'_, StudioApp>, from: egui::Pos2, by: egui::Vec2) {
     let button = |pos, pressed| egui::Event::PointerButton {
         pos,
@@ -814,6 +830,9 @@ fn dropped_video_converts_with_sound() {
             .is_some()
     );
     assert!(h.query_by_label("Convert video").is_some());
+    // The artist picks H.265 at the smaller-file quality.
+    pick(&mut h, "Video codec", "H.265 (.mp4): about half the size");
+    pick(&mut h, "Video quality", "Smaller file");
     let id = h
         .state()
         .convert()
@@ -854,4 +873,5 @@ fn dropped_video_converts_with_sound() {
         (96, 64, Some(25))
     );
     assert_eq!(probe.audio_codecs, vec!["aac".to_string()]);
+    assert_eq!(probe.codec, "hevc", "the picked codec is used");
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::worker::FolderRole;
 use crate::device::DeviceSetting;
 use crate::train::{Duration, LiveParams, TrainConfig};
+use crate::video::ffmpeg::{VideoCodec, VideoQuality};
 
 /// Everything the studio remembers. Every struct here is `#[serde(default)]`:
 /// unknown or missing fields take their defaults, so settings written by an older
@@ -219,6 +220,10 @@ pub struct ConvertSettings {
     pub strength_percent: u32,
     /// Folder last used in an open or save dialog.
     pub last_dir: Option<PathBuf>,
+    /// Codec of converted clips.
+    pub video_codec: VideoCodec,
+    /// Quality preset of converted clips.
+    pub video_quality: VideoQuality,
 }
 
 impl Default for ConvertSettings {
@@ -229,6 +234,8 @@ impl Default for ConvertSettings {
             keep_colors: false,
             strength_percent: 100,
             last_dir: None,
+            video_codec: VideoCodec::default(),
+            video_quality: VideoQuality::default(),
         }
     }
 }

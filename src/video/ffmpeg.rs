@@ -430,6 +430,52 @@ impl VideoCodec {
             VideoCodec::Vp9 => "VP9",
         }
     }
+
+    /// The file extension of its usual container: `.webm` for VP9, else `.mp4`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            VideoCodec::H264 | VideoCodec::H265 => "mp4",
+            VideoCodec::Vp9 => "webm",
+        }
+    }
+}
+
+/// Quality presets for the studio's video conversion: the codec's default
+/// constant-quality value, or that value moved towards better quality or smaller
+/// files (CRF steps: each 6 roughly halves or doubles the size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum VideoQuality {
+    /// 4 CRF steps better than the default: for footage that will be edited further.
+    Best,
+    /// The codec's default.
+    #[default]
+    Standard,
+    /// 6 CRF steps worse: about half the file size.
+    Smaller,
+}
+
+impl VideoQuality {
+    /// Every preset, best first.
+    pub const ALL: [VideoQuality; 3] = [Self::Best, Self::Standard, Self::Smaller];
+
+    /// Its name in the studio.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Best => "Best (larger file)",
+            Self::Standard => "Standard",
+            Self::Smaller => "Smaller file",
+        }
+    }
+
+    /// The CRF it means for `codec`.
+    pub fn crf(self, codec: VideoCodec) -> u32 {
+        let base = codec.default_crf();
+        match self {
+            Self::Best => base - 4,
+            Self::Standard => base,
+            Self::Smaller => base + 6,
+        }
+    }
 }
 
 /// Containers the encoder writes, from the output's extension.
@@ -692,4 +738,20 @@ pub fn frame_at(
     bytes.truncate(len);
     RgbImage::from_raw(info.width, info.height, bytes)
         .ok_or_else(|| fail(format!("no frame at {t:.2} s")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The studio's presets move each codec's default CRF by -4 / 0 / +6.
+    #[test]
+    fn quality_presets_map_to_crf() {
+        let crfs = |c: VideoCodec| VideoQuality::ALL.map(|q| q.crf(c));
+        assert_eq!(crfs(VideoCodec::H264), [14, 18, 24]);
+        assert_eq!(crfs(VideoCodec::H265), [18, 22, 28]);
+        assert_eq!(crfs(VideoCodec::Vp9), [24, 28, 34]);
+        assert_eq!(VideoCodec::Vp9.extension(), "webm");
+        assert_eq!(VideoCodec::H265.extension(), "mp4");
+    }
 }

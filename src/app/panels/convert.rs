@@ -30,7 +30,7 @@ use crate::convert::recipe::Recipe;
 use crate::data::image_io::IMAGE_EXTENSIONS;
 use crate::train::TrainCommand;
 use crate::train::run_dir::{RunInfo, files};
-use crate::video::ffmpeg::VideoInfo;
+use crate::video::ffmpeg::{VideoCodec, VideoInfo, VideoQuality};
 use crate::video::{VIDEO_EXTENSIONS, VideoProgress, has_video_extension};
 
 /// Decoded photos kept in memory (older ones are decoded again when selected).
@@ -172,15 +172,15 @@ pub fn is_photo_file(path: &Path) -> bool {
 }
 
 /// `STEM-anime.mp4` beside `clip`, or `STEM-anime-2.mp4`, ... if taken.
-fn free_output_beside(clip: &Path, stem: &str) -> PathBuf {
+fn free_output_beside(clip: &Path, stem: &str, ext: &str) -> PathBuf {
     let dir = clip.parent().unwrap_or(Path::new("."));
     (1..)
         .map(|n| match n {
-            1 => dir.join(format!("{stem}-anime.mp4")),
-            n => dir.join(format!("{stem}-anime-{n}.mp4")),
+            1 => dir.join(format!("{stem}-anime.{ext}")),
+            n => dir.join(format!("{stem}-anime-{n}.{ext}")),
         })
         .find(|p| !p.exists())
-        .unwrap_or_else(|| dir.join(format!("{stem}-anime.mp4")))
+        .unwrap_or_else(|| dir.join(format!("{stem}-anime.{ext}")))
 }
 
 fn file_name(path: &Path) -> String {
@@ -879,7 +879,7 @@ impl ConvertPanel {
     fn clip_ui(
         &mut self,
         ui: &mut Ui,
-        settings: &Settings,
+        settings: &mut Settings,
         run: &RunState,
         out: &mut Vec<UiCommand>,
     ) {
@@ -962,7 +962,33 @@ impl ConvertPanel {
             .path
             .file_stem()
             .map_or_else(|| "video".to_string(), |s| s.to_string_lossy().to_string());
-        let beside = free_output_beside(&photo.path, &stem);
+        let video = &mut settings.convert;
+        egui::ComboBox::from_label("Video codec")
+            .selected_text(video.video_codec.label())
+            .show_ui(ui, |ui| {
+                for (codec, note) in [
+                    (VideoCodec::H264, "H.264 (.mp4): plays everywhere"),
+                    (VideoCodec::H265, "H.265 (.mp4): about half the size"),
+                    (VideoCodec::Vp9, "VP9 (.webm): for the web"),
+                ] {
+                    ui.selectable_value(&mut video.video_codec, codec, note);
+                }
+            });
+        egui::ComboBox::from_label("Video quality")
+            .selected_text(video.video_quality.label())
+            .show_ui(ui, |ui| {
+                for q in VideoQuality::ALL {
+                    ui.selectable_value(&mut video.video_quality, q, q.label());
+                }
+            })
+            .response
+            .on_hover_text(format!(
+                "Constant quality {} for {} (lower is better; each 6 halves or doubles the size).",
+                video.video_quality.crf(video.video_codec),
+                video.video_codec.label()
+            ));
+        let ext = video.video_codec.extension();
+        let beside = free_output_beside(&photo.path, &stem, ext);
         let why_not = if running {
             "A video conversion is running."
         } else {
@@ -990,7 +1016,7 @@ impl ConvertPanel {
             if r.clicked() {
                 out.push(UiCommand::Worker(WorkerRequest::Job(JobRequest::Dialog {
                     purpose: DialogPurpose::SaveVideo { id: photo.id },
-                    kind: DialogKind::SaveFile(format!("{stem}-anime.mp4")),
+                    kind: DialogKind::SaveFile(format!("{stem}-anime.{ext}")),
                     start_dir: settings
                         .convert
                         .last_dir

@@ -128,6 +128,8 @@ impl StudioApp {
                 input,
                 output,
                 style: self.settings.convert.style(),
+                codec: self.settings.convert.video_codec,
+                quality: self.settings.convert.video_quality,
             }));
     }
 

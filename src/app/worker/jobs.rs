@@ -29,6 +29,7 @@ use crate::data::scan_folder;
 use crate::device::{DeviceSetting, wgpu_adapters};
 use crate::model_io::load_generator;
 use crate::train::run_dir::list_runs;
+use crate::video::ffmpeg::{VideoCodec, VideoQuality};
 
 /// Runs jobs and remembers which exclusive ones are running.
 pub(crate) struct Jobs {
@@ -200,7 +201,9 @@ impl Jobs {
                 input,
                 output,
                 style,
-            } => self.convert_video(model, input, output, style),
+                codec,
+                quality,
+            } => self.convert_video(model, input, output, style, (codec, quality)),
             JobRequest::Download {
                 entry,
                 checkpoints_dir,
@@ -233,7 +236,14 @@ impl Jobs {
     /// answer when the job panics, or when its thread cannot start.
     /// Converts a clip on its own thread (one at a time), reporting progress; the
     /// answer is always [`WorkerEvent::VideoFinished`].
-    fn convert_video(&self, model: ModelSpec, input: PathBuf, output: PathBuf, style: StyleChoice) {
+    fn convert_video(
+        &self,
+        model: ModelSpec,
+        input: PathBuf,
+        output: PathBuf,
+        style: StyleChoice,
+        encoding: (VideoCodec, VideoQuality),
+    ) {
         self.video_cancel.store(false, Ordering::Relaxed);
         let cancel = self.video_cancel.clone();
         self.spawn(
@@ -241,7 +251,7 @@ impl Jobs {
             Some(ExclusiveJob::Video),
             move |sink| {
                 WorkerEvent::VideoFinished(run_video(
-                    &model, &input, &output, &style, &cancel, sink,
+                    &model, &input, &output, &style, encoding, &cancel, sink,
                 ))
             },
             |e| WorkerEvent::VideoFinished(Err(e)),
@@ -430,10 +440,11 @@ fn run_video(
     input: &Path,
     output: &Path,
     style: &StyleChoice,
+    (codec, quality): (VideoCodec, VideoQuality),
     cancel: &AtomicBool,
     sink: &EventSink,
 ) -> Result<crate::video::VideoReport, WorkerError> {
-    use crate::video::ffmpeg::{EncodeSettings, FfmpegTools, VideoCodec};
+    use crate::video::ffmpeg::{Container, EncodeSettings, FfmpegTools};
     let device = burn::tensor::Device::flex();
     let loaded = super::convert::open_model(model, &device)?;
     let styled = styled(loaded, &model.path, *style, &device)?;
@@ -443,19 +454,23 @@ fn run_video(
         options,
         Some(crate::video::temporal::DEFAULT_ALPHA),
     )?;
-    let codec =
-        if crate::video::ffmpeg::Container::of(output)? == crate::video::ffmpeg::Container::Webm {
-            VideoCodec::Vp9
-        } else {
-            VideoCodec::H264
-        };
+    // A .webm holds VP9 only: a name chosen in "Save as..." wins over the codec
+    // picker, with the picker's quality.
+    let codec = match Container::of(output)? {
+        Container::Webm => VideoCodec::Vp9,
+        Container::Mp4 | Container::Mov | Container::Matroska => codec,
+    };
+    let encode = EncodeSettings {
+        codec,
+        crf: Some(quality.crf(codec)),
+    };
     let mut last_sent: Option<std::time::Instant> = None;
     let report = crate::video::convert_video(
         &mut styler,
         &FfmpegTools::default(),
         input,
         output,
-        &EncodeSettings { codec, crf: None },
+        &encode,
         cancel,
         &mut |p| {
             if last_sent.is_none_or(|t| t.elapsed().as_millis() >= 100) {

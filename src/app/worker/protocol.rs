@@ -570,6 +570,10 @@ pub enum JobRequest {
         output: PathBuf,
         /// Strength and colour choices.
         style: StyleChoice,
+        /// Video codec (a `.webm` output is always VP9).
+        codec: crate::video::ffmpeg::VideoCodec,
+        /// Quality preset.
+        quality: crate::video::ffmpeg::VideoQuality,
     },
     /// Open a file or folder in the desktop's default application
     /// ([`WorkerEvent::Opened`]).
