@@ -69,6 +69,21 @@ fn folders_ready(app: &StudioApp) -> bool {
         .all(|r| app.dataset().folder(*r).is_usable())
 }
 
+/// The studio on a tiny dataset under `dir` (runs of 5000 steps into
+/// `dir/checkpoints`), once both folders are scanned.
+fn scanned_studio(dir: &Path) -> Harness<'static, StudioApp> {
+    let (photos, style) = common::tiny_dataset(dir, 6, 40);
+    let checkpoints = dir.join("checkpoints");
+    let mut h = harness(app(tiny_settings(&photos, &style, 5000), &checkpoints));
+    run_until(
+        &mut h,
+        Duration::from_secs(30),
+        "folders scanned",
+        folders_ready,
+    );
+    h
+}
+
 /// Waits for the folder scans, presses Start and waits for `steps` steps.
 fn start_and_wait(h: &mut Harness<'static, StudioApp>, steps: usize) {
     run_until(h, Duration::from_secs(30), "folders scanned", folders_ready);
@@ -82,15 +97,7 @@ fn start_and_wait(h: &mut Harness<'static, StudioApp>, steps: usize) {
 fn train_pause_live_change_resume_stop_and_resume_the_run() {
     let _guard = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let (photos, style) = common::tiny_dataset(tmp.path(), 6, 40);
-    let checkpoints = tmp.path().join("checkpoints");
-    let mut h = harness(app(tiny_settings(&photos, &style, 5000), &checkpoints));
-    run_until(
-        &mut h,
-        Duration::from_secs(30),
-        "folders scanned",
-        folders_ready,
-    );
+    let mut h = scanned_studio(tmp.path());
     h.check_accessibility();
 
     // Start: steps arrive and reach the plot.
@@ -591,15 +598,7 @@ fn folder_conversion_lists_failures_and_finishes() {
 fn ctrl_enter_starts_and_resumes_training() {
     let _guard = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let (photos, style) = common::tiny_dataset(tmp.path(), 6, 40);
-    let checkpoints = tmp.path().join("checkpoints");
-    let mut h = harness(app(tiny_settings(&photos, &style, 5000), &checkpoints));
-    run_until(
-        &mut h,
-        Duration::from_secs(30),
-        "folders scanned",
-        folders_ready,
-    );
+    let mut h = scanned_studio(tmp.path());
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Enter);
     run_until(&mut h, Duration::from_secs(180), "first steps", |a| {
         a.run_state().step() >= 1
@@ -631,9 +630,7 @@ fn ctrl_enter_starts_and_resumes_training() {
 fn closing_during_training_saves_the_run() {
     let _guard = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let (photos, style) = common::tiny_dataset(tmp.path(), 6, 40);
-    let checkpoints = tmp.path().join("checkpoints");
-    let mut h = harness(app(tiny_settings(&photos, &style, 5000), &checkpoints));
+    let mut h = scanned_studio(tmp.path());
     start_and_wait(&mut h, 2);
     assert!(
         !h.state_mut().request_close(),
