@@ -176,6 +176,32 @@ fn ops_tiling_equals_whole_on_flex() {
     );
 }
 
+/// The control of `tests/wgpu.rs`'s seam test, on Flex (one per-tile pass there costs
+/// minutes on lavapipe): at that test's geometry — the demo photo at 256x96 in two
+/// 192-px tiles, overlap 128 — each tile's own statistics leave a difference of at
+/// least 4/255 from the whole image, so its 2/255 bound can only pass when the
+/// statistics are the whole image's.
+#[test]
+fn per_tile_statistics_show_at_the_wgpu_tests_geometry() {
+    use photo2anime::convert::tiles::convert_tiled_ops;
+    let device = Device::flex();
+    let (model, _) = fixture_and_photo(&device);
+    let g = &model.generator;
+    let path = photo2anime::demo_dir().join("photos/astronaut.jpg");
+    let img = image::open(&path).expect("demo photo").to_rgb8();
+    let img = image::imageops::resize(&img, 256, 96, FilterType::Triangle);
+    let whole = convert_whole(g, &img, &device).unwrap();
+    assert_not_flat(&whole, "whole");
+    let plain = convert_tiled_ops(g, &device, &img, 192, 128, 0, usize::MAX).unwrap();
+    let plain = floats_to_images(&plain, 1, 96, 256).unwrap().remove(0);
+    let control = max_diff(&whole, &plain, 0);
+    println!("256x96, per-tile statistics: {control}/255");
+    assert!(
+        control >= 4,
+        "per-tile statistics differ by only {control}/255"
+    );
+}
+
 /// The CPU's streamed whole-image pass (layer by layer in bands of rows, f16
 /// storage) equals the untiled conversion within 1/255: the fixture photo at
 /// 1024² in bands of 2^19 values (8 rows of the 64-channel full-resolution

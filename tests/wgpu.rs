@@ -419,18 +419,18 @@ const WGPU_LOSS_TOLERANCE: f64 = 1e-5;
 
 /// Seam-free tiling on wgpu (issue: seams and blotches of per-tile statistics on
 /// GPUs): a 256x96 photo converted in two 192-px tiles with whole-image statistics
-/// equals the untiled wgpu conversion within 2/255, and with each tile's own
-/// statistics it does not (the control that gives the bound teeth).
+/// equals the untiled wgpu conversion within 2/255. The control that gives the bound
+/// teeth — each tile's own statistics differ by ≥ 4/255 at this geometry — runs on
+/// Flex (`tests/tiling.rs::per_tile_statistics_show_at_the_wgpu_tests_geometry`):
+/// here it cost another tiled pass (8/255 measured on lavapipe).
 ///
-/// On lavapipe (2 cores): 1/255, ~130 s for the untiled and the tiled conversion,
-/// ~210 s with the control. (Before the tiles advanced in lockstep, each tile re-ran
-/// its prefix for every norm layer: 693 s for the exact part alone.)
+/// On lavapipe (2 cores): 1/255, ~130 s for the untiled and the tiled conversion.
+/// (Before the tiles advanced in lockstep, each tile re-ran its prefix for every norm
+/// layer: 693 s for the tiled part alone.)
 #[test]
 fn tiled_conversion_is_seam_free_on_wgpu() {
-    use photo2anime::convert::tiles::convert_tiled_ops;
     use photo2anime::convert::{ConvertOptions, convert_image, convert_whole};
     use photo2anime::model::UpsampleMode;
-    use photo2anime::tensor_image::floats_to_images;
     let Some(device) = wgpu_or_skip() else {
         return;
     };
@@ -465,12 +465,4 @@ fn tiled_conversion_is_seam_free_on_wgpu() {
         started.elapsed().as_secs_f64()
     );
     assert!(d <= 2, "tiled differs from whole by {d}/255 on wgpu");
-    let plain = convert_tiled_ops(&g, &device, &img, 192, 128, 0, usize::MAX).unwrap();
-    let plain = floats_to_images(&plain, 1, 96, 256).unwrap().remove(0);
-    let control = diff(&whole, &plain);
-    println!("wgpu tiling with per-tile statistics: {control}/255");
-    assert!(
-        control >= 4,
-        "per-tile statistics differ by only {control}/255"
-    );
 }

@@ -275,7 +275,7 @@ pub fn convert_tiled_ops(
             }
             let bytes = p.device_bytes();
             if resident + bytes > resident_bytes {
-                p.park();
+                p.park()?;
             } else {
                 resident += bytes;
             }

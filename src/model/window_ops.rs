@@ -70,7 +70,8 @@ fn moments(region: Tensor<4>) -> Result<Moments, ReadbackError> {
         .mean_dim(2)
         .mean_dim(1);
     let pair = Tensor::cat(vec![mean.reshape([1]), var.reshape([1])], 0)
-        .into_data()
+        .try_into_data()
+        .map_err(|e| ReadbackError(format!("{e:?}")))?
         .convert::<f32>()
         .try_to_vec::<f32>()
         .map_err(|e| ReadbackError(format!("{e:?}")))?;
@@ -167,10 +168,10 @@ impl Stored {
         }
     }
 
-    fn into_host(self) -> Self {
+    fn into_host(self) -> Result<Self, ReadbackError> {
         match self {
-            Self::Device(t) => Self::Host(t.into_data()),
-            host @ Self::Host(_) => host,
+            Self::Device(t) => Ok(Self::Host(read_back(t)?)),
+            host @ Self::Host(_) => Ok(host),
         }
     }
 }
@@ -241,9 +242,13 @@ impl WindowPass {
 
     /// Moves its maps to host memory until it resumes (a read-back: the tile's work
     /// so far is done first).
-    pub(crate) fn park(&mut self) {
-        self.map = self.map.take().map(Stored::into_host);
-        self.kept = self.kept.take().map(Stored::into_host);
+    ///
+    /// # Errors
+    /// A map that cannot be read back from the device.
+    pub(crate) fn park(&mut self) -> Result<(), ReadbackError> {
+        self.map = self.map.take().map(Stored::into_host).transpose()?;
+        self.kept = self.kept.take().map(Stored::into_host).transpose()?;
+        Ok(())
     }
 
     /// Runs `g` from where this pass paused. Norm layer `k` normalises with
@@ -363,13 +368,19 @@ impl WindowPass {
             return Err(ReadbackError("a tile's pass lost its map".into()));
         };
         let data = match map {
-            Stored::Device(t) => t.into_data(),
+            Stored::Device(t) => read_back(t)?,
             Stored::Host(d) => d,
         };
         data.convert::<f32>()
             .try_to_vec::<f32>()
             .map_err(|e| ReadbackError(format!("{e:?}")))
     }
+}
+
+/// `t`'s values in host memory; a failed device read is an error, not a panic.
+fn read_back(t: Tensor<4>) -> Result<TensorData, ReadbackError> {
+    t.try_into_data()
+        .map_err(|e| ReadbackError(format!("{e:?}")))
 }
 
 /// Upsamples `x` (a window of a whole-image map of size `full_in`) to the window of
