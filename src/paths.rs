@@ -29,7 +29,7 @@ pub enum Layout {
     SourceTree,
 }
 
-/// The folders in use, resolved once per call (cheap: a few `stat`s).
+/// The folders in use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Locations {
     /// How the binary was installed.
@@ -43,15 +43,27 @@ pub struct Locations {
 }
 
 impl Locations {
-    /// The folders for the running binary.
+    /// The folders for the running binary, resolved once per process (the binary's
+    /// place and the user's folders do not change while it runs).
     pub fn current() -> Self {
-        let exe = std::env::current_exe().ok();
-        let user = directories::ProjectDirs::from("", "", APP);
-        Self::resolve(
-            exe.as_deref(),
-            user.as_ref()
-                .map(|d| (d.data_dir().to_path_buf(), d.cache_dir().to_path_buf())),
-        )
+        static CURRENT: std::sync::OnceLock<Locations> = std::sync::OnceLock::new();
+        CURRENT
+            .get_or_init(|| {
+                let exe = std::env::current_exe()
+                    .inspect_err(|e| {
+                        log::warn!(
+                            "cannot tell where this program is ({e}): using the source-tree layout"
+                        )
+                    })
+                    .ok();
+                let user = directories::ProjectDirs::from("", "", APP);
+                Self::resolve(
+                    exe.as_deref(),
+                    user.as_ref()
+                        .map(|d| (d.data_dir().to_path_buf(), d.cache_dir().to_path_buf())),
+                )
+            })
+            .clone()
     }
 
     /// The folders for a binary at `exe` whose user folders (data, cache) are `user`;

@@ -266,7 +266,6 @@ impl StudioApp {
                         ui.label(
                             "Train AnimeGANv2 on your own style and convert photos and clips.",
                         );
-                        // Drawn only while the menu is open: a few `stat`s per frame.
                         let at = crate::paths::Locations::current();
                         ui.label(format!(
                             "MIT OR Apache-2.0. Demo images: {}.",
