@@ -15,7 +15,7 @@
 //! bounds-checked GEMM and the [`matmul::SendPtr`] for disjoint parallel writes:
 //! the only raw-pointer code here), [`streamed`] (the whole-image pass in bands of
 //! rows, for photos too large to run whole), [`winograd`] (the 3x3 stride-1
-//! convs by Winograd F(2x2, 3x3)), and [`flex`] (Flex tensors in and out of the
+//! convs by Winograd F(4x4, 3x3), the 7x7 one by F(3x3, 3x3) on 3x3 pieces), and [`flex`] (Flex tensors in and out of the
 //! training kernels, for [`crate::model::fast_conv`] / [`crate::model::fast_norm`]).
 //! Only `flex`, `conv` and `norm` are used from outside, and none of them uses
 //! this file, so the training extensions do not depend on the generator.
@@ -93,8 +93,11 @@ struct Conv {
     pad_bottom: usize,
     /// Depthwise convs (the only ones with a bias) keep it here.
     bias: Option<Vec<f32>>,
-    /// Winograd-transformed weights of a 3x3, stride-1, padding-1 conv
-    /// ([`winograd`]: 16 instead of 36 multiplies per 2x2 outputs).
+    /// Winograd-transformed weights ([`winograd`]) of a 3x3 stride-1 padding-1
+    /// conv (36 instead of 144 multiplies per 4x4 outputs), or of a 7x7 stride-1
+    /// padding-3 conv with many input channels (25 instead of 49 per output; the
+    /// first layer's, with 3 input channels, stays on im2col: its GEMMs are too
+    /// thin for the transforms to pay).
     winograd: Option<winograd::WinogradWeights>,
 }
 
@@ -114,8 +117,14 @@ impl Cnl {
         let w = values(l.conv.weight.val(), "conv weight")?;
         let [_, cin, _, _] = l.conv.weight.val().dims();
         let pads = [l.pad.left, l.pad.top, l.pad.right, l.pad.bottom];
-        let winograd = (k == 3 && l.conv.stride == [1, 1] && pads == [1; 4] && bias.is_none())
-            .then(|| winograd::WinogradWeights::new(&w, cout, cin));
+        let dense = l.conv.stride == [1, 1] && bias.is_none();
+        let winograd = if dense && k == 3 && pads == [1; 4] {
+            Some(winograd::WinogradWeights::new_3x3(&w, cout, cin))
+        } else if dense && k == 7 && pads == [3; 4] && cin >= 16 {
+            Some(winograd::WinogradWeights::new_7x7(&w, cout, cin))
+        } else {
+            None
+        };
         Ok(Self {
             conv: Conv {
                 w,
@@ -294,7 +303,7 @@ impl Pass<'_> {
             return kernels::depthwise3x3(x, &c.w, bias);
         }
         if let Some(u) = &c.winograd {
-            return winograd::conv3x3_band(x, u, x.h, kernels::RowBand::whole(x.h));
+            return winograd::conv_band(x, u, x.h, kernels::RowBand::whole(x.h));
         }
         let ph = x.h + c.pad_top + c.pad_bottom;
         let pw = x.w + c.pad_left + c.pad_right;

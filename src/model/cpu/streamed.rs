@@ -310,7 +310,7 @@ impl Stream<'_> {
                 }
                 Kernel::Dense(Conv {
                     winograd: Some(u), ..
-                }) => winograd::conv3x3_band(&x, u, r1 - r0, rows),
+                }) => winograd::conv_band(&x, u, r1 - r0, rows),
                 Kernel::Dense(c) => {
                     let g = ConvGeom {
                         k,

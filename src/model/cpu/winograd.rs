@@ -1,192 +1,420 @@
-//! 3x3 stride-1 reflect-padded convolution by Winograd's minimal filtering
-//! F(2x2, 3x3) (Lavin & Gray 2016): each 2x2 output tile costs 16 multiplies per
-//! input channel instead of 36, as 16 GEMMs `M[ξ] = U[ξ] · V[ξ]` over a block of
-//! tiles, between an input transform `V = Bᵀ d B` (4x4 input patches) and an
-//! output transform `Y = Aᵀ M A`. These convs are most of the generator's work
-//! (57% of a 4K photo's multiply-adds), so this is where inference time goes.
+//! Reflect-padded stride-1 convolutions by Winograd's minimal filtering (Lavin &
+//! Gray 2016), the generator's heaviest layers:
+//! - **3x3 convs by F(4x4, 3x3)**: each 4x4 output tile costs 36 multiplies per
+//!   input channel instead of 144 (57% of a photo's multiply-adds are these);
+//! - **the 7x7 conv by F(3x3, 3x3) on nine 3x3 pieces** of the kernel: zero-padded
+//!   to 9x9, it is nine 3x3 kernels `K_ab` at offsets `(3a, 3b)`, and output tile
+//!   `(T, S)` is `Σ_ab F(K_ab)` of input tile `(T + a, S + b)`. Because the offsets
+//!   are multiples of the tile side, the pieces share each tile's input transform
+//!   and add up in the transformed domain — 25 multiplies per output instead of 49
+//!   (the 64 → 32 channel 7x7 conv at full resolution was a third of a photo's time).
 //!
-//! F(2x2, 3x3) rather than F(4x4, 3x3): its transforms only add and subtract
-//! (and halve the weights), so results stay within float rounding of the direct
-//! convolution (tested below against it; `tests/import.rs` against PyTorch).
+//! Both run as `N x N` GEMMs `M[ξ] = Σ_b U[ξ][b] · V[ξ](b)` over a block of tiles
+//! between an input transform `V = Bᵀ d B` (`N x N` patches, `N = M + 2`) and an
+//! output transform `Y = Aᵀ M A`. The transformed input is laid out
+//! `[ξ][ci][a][tile]`, so a piece's row offset `a` folds into the GEMM's K (one
+//! row stride) and its column offset `b` is a shifted view: `PS` GEMMs per ξ.
+//!
+//! Points 0, ±1, ±2 (and ∞): small constants, so results stay within float
+//! rounding of the direct convolution (tested below against it, relative to the
+//! output's scale; `tests/import.rs` against PyTorch within 1e-4). Larger tiles
+//! (F(6x6, 3x3)) need points ±½ and lose ~2 more digits.
+//!
+//! Every transform runs on [`LANES`] tiles at once from contiguous rows, so it
+//! vectorises: each padded input row of a block is split into its `M` column
+//! phases (`row[M t + p]`), the vertical transform runs on those phase rows, and
+//! the horizontal one reads tile `t`'s `N` columns as phases `0..M` at `t` and
+//! phases 0-1 at `t + 1`. (Transforms written tile by tile were half these
+//! layers' time.)
 
 use rayon::prelude::*;
 
 use super::kernels::{Map, RowBand, assert_len, reflect};
 use super::matmul::{SendPtr, View, gemm};
 
-/// Transformed weights `U[ξ] = G g Gᵀ` of a 3x3 conv: `[16, cout, cin]`.
+/// Tiles transformed at once (one AVX2 register of `f32`).
+const LANES: usize = 8;
+
+/// Output tiles per block (a run of tiles in one tile row): 64 tiles are 256
+/// (3x3 convs) or 192 (7x7) columns. Measured at 512² (AMD Zen 3): 32 and 96
+/// within a few percent.
+const TILES: usize = 64;
+
+/// Which kernel and which transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// A 3x3 kernel, padding 1, by F(4x4, 3x3).
+    Conv3F4,
+    /// A 7x7 kernel, padding 3, by F(3x3, 3x3) on 3x3 pieces.
+    Conv7F3,
+}
+
+/// F(4x4, 3x3): `Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
+/// 0 2 -1 -2 1 0; 0 4 0 -5 0 1]`.
+#[inline(always)]
+fn f4_input([d0, d1, d2, d3, d4, d5]: [f32; 6]) -> [f32; 6] {
+    [
+        4.0 * d0 - 5.0 * d2 + d4,
+        -4.0 * (d1 + d2) + d3 + d4,
+        4.0 * (d1 - d2) - d3 + d4,
+        2.0 * (d3 - d1) - d2 + d4,
+        2.0 * (d1 - d3) - d2 + d4,
+        4.0 * d1 - 5.0 * d3 + d5,
+    ]
+}
+
+/// F(4x4, 3x3): `Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]`.
+#[inline(always)]
+fn f4_output([m0, m1, m2, m3, m4, m5]: [f32; 6]) -> [f32; 4] {
+    let (p12, d12, p34, d34) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4);
+    [
+        m0 + p12 + p34,
+        d12 + 2.0 * d34,
+        p12 + 4.0 * p34,
+        d12 + 8.0 * d34 + m5,
+    ]
+}
+
+/// F(4x4, 3x3): `G g` for one 3-tap column, `G = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙;
+/// 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1]`.
+fn f4_filter(a: f64, b: f64, c: f64) -> [f64; 6] {
+    [
+        a / 4.0,
+        -(a + b + c) / 6.0,
+        -(a - b + c) / 6.0,
+        a / 24.0 + b / 12.0 + c / 6.0,
+        a / 24.0 - b / 12.0 + c / 6.0,
+        c,
+    ]
+}
+
+/// F(3x3, 3x3), points 0, 1, -1, 2, ∞ (Toom-Cook; `Bᵀ` solved from `Aᵀ` and `G`):
+/// `Bᵀ = [2 -1 -2 1 0; 0 -2 -1 1 0; 0 2 -3 1 0; 0 -1 0 1 0; 0 2 -1 -2 1]`.
+#[inline(always)]
+fn f3_input([d0, d1, d2, d3, d4]: [f32; 5]) -> [f32; 5] {
+    [
+        2.0 * (d0 - d2) - d1 + d3,
+        d3 - 2.0 * d1 - d2,
+        2.0 * d1 - 3.0 * d2 + d3,
+        d3 - d1,
+        2.0 * (d1 - d3) - d2 + d4,
+    ]
+}
+
+/// F(3x3, 3x3): `Aᵀ = [1 1 1 1 0; 0 1 -1 2 0; 0 1 1 4 1]`.
+#[inline(always)]
+fn f3_output([m0, m1, m2, m3, m4]: [f32; 5]) -> [f32; 3] {
+    [
+        m0 + m1 + m2 + m3,
+        m1 - m2 + 2.0 * m3,
+        m1 + m2 + 4.0 * m3 + m4,
+    ]
+}
+
+/// F(3x3, 3x3): `G = [½ 0 0; -½ -½ -½; -⅙ ⅙ -⅙; ⅙ ⅓ ⅔; 0 0 1]`.
+fn f3_filter(a: f64, b: f64, c: f64) -> [f64; 5] {
+    [
+        a / 2.0,
+        -(a + b + c) / 2.0,
+        (-a + b - c) / 6.0,
+        (a + 2.0 * b + 4.0 * c) / 6.0,
+        c,
+    ]
+}
+
+/// Transformed weights of a 3x3 or 7x7 conv: `U[ξ][b][cout][ci][a]` for piece
+/// `(a, b)` (one piece for 3x3 kernels).
 #[derive(Debug, Clone)]
 pub(crate) struct WinogradWeights {
     u: Vec<f32>,
     cout: usize,
     cin: usize,
+    variant: Variant,
 }
 
 impl WinogradWeights {
-    /// From conv weights `w` `[cout, cin, 3, 3]`.
+    /// From 3x3 conv weights `w` `[cout, cin, 3, 3]` (padding 1).
     ///
     /// # Panics
     /// If `w` does not hold `cout * cin * 9` values.
-    pub(crate) fn new(w: &[f32], cout: usize, cin: usize) -> Self {
-        assert_len("winograd", "weight", w.len(), cout * cin * 9);
-        let mut u = vec![0f32; 16 * cout * cin];
-        for co in 0..cout {
-            for ci in 0..cin {
-                let g = &w[(co * cin + ci) * 9..][..9];
-                // s = G g (4x3), then U = s Gᵀ (4x4); G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1].
-                let mut s = [[0f32; 3]; 4];
-                for c in 0..3 {
-                    let (g0, g1, g2) = (g[c], g[3 + c], g[6 + c]);
-                    s[0][c] = g0;
-                    s[1][c] = 0.5 * (g0 + g1 + g2);
-                    s[2][c] = 0.5 * (g0 - g1 + g2);
-                    s[3][c] = g2;
+    pub(crate) fn new_3x3(w: &[f32], cout: usize, cin: usize) -> Self {
+        assert_len("winograd", "3x3 weight", w.len(), cout * cin * 9);
+        Self {
+            u: transform_weights(w, cout, cin, 3, 1, f4_filter),
+            cout,
+            cin,
+            variant: Variant::Conv3F4,
+        }
+    }
+
+    /// From 7x7 conv weights `w` `[cout, cin, 7, 7]` (padding 3).
+    ///
+    /// # Panics
+    /// If `w` does not hold `cout * cin * 49` values.
+    pub(crate) fn new_7x7(w: &[f32], cout: usize, cin: usize) -> Self {
+        assert_len("winograd", "7x7 weight", w.len(), cout * cin * 49);
+        Self {
+            u: transform_weights(w, cout, cin, 7, 3, f3_filter),
+            cout,
+            cin,
+            variant: Variant::Conv7F3,
+        }
+    }
+}
+
+/// `U = G K Gᵀ` for every piece `K` (3x3, at offsets `(3a, 3b)` of the `k x k`
+/// kernel zero-padded to `3 pieces` square), in f64 so the only rounding is the
+/// final one to f32. Layout `[ξ][b][cout][ci][a]`.
+fn transform_weights<const N: usize>(
+    w: &[f32],
+    cout: usize,
+    cin: usize,
+    k: usize,
+    pieces: usize,
+    filter: fn(f64, f64, f64) -> [f64; N],
+) -> Vec<f32> {
+    let kk = pieces * cin;
+    let mut u = vec![0f32; N * N * pieces * cout * kk];
+    for co in 0..cout {
+        for ci in 0..cin {
+            let g = &w[(co * cin + ci) * k * k..][..k * k];
+            let tap = |y: usize, x: usize| {
+                if y < k && x < k {
+                    f64::from(g[y * k + x])
+                } else {
+                    0.0
                 }
-                for (r, row) in s.iter().enumerate() {
-                    let v = [
-                        row[0],
-                        0.5 * (row[0] + row[1] + row[2]),
-                        0.5 * (row[0] - row[1] + row[2]),
-                        row[2],
-                    ];
-                    for (c, x) in v.into_iter().enumerate() {
-                        u[((r * 4 + c) * cout + co) * cin + ci] = x;
+            };
+            for a in 0..pieces {
+                for b in 0..pieces {
+                    let piece = |r: usize, c: usize| tap(3 * a + r, 3 * b + c);
+                    // s = G K (N x 3, per kernel column), then U = s Gᵀ (N x N).
+                    let cols: [[f64; N]; 3] =
+                        std::array::from_fn(|c| filter(piece(0, c), piece(1, c), piece(2, c)));
+                    for r in 0..N {
+                        let row = filter(cols[0][r], cols[1][r], cols[2][r]);
+                        for (c, x) in row.into_iter().enumerate() {
+                            let xi = r * N + c;
+                            u[((xi * pieces + b) * cout + co) * kk + ci * pieces + a] = x as f32;
+                        }
                     }
                 }
             }
         }
-        Self { u, cout, cin }
     }
+    u
 }
 
-/// Output tiles per block (one block is a run of tiles in one tile row): 96
-/// tiles are 384 output pixels, the im2col path's block.
-const TILES: usize = 96;
-
-/// Per-worker scratch: transformed inputs `[16, cin, TILES]`, products
-/// `[16, cout, TILES]`, and row buffers.
+/// Per-worker scratch, kept between calls (fresh multi-megabyte buffers per
+/// block would be fresh pages every time).
 #[derive(Default)]
 struct Scratch {
+    /// Transformed inputs `[N²][cin][pieces][vs]`.
     v: Vec<f32>,
+    /// Products `[N²][cout][ntp]`.
     m: Vec<f32>,
-    seg: [Vec<f32>; 4],
-    s: [Vec<f32>; 4],
+    /// One padded input row.
+    seg: Vec<f32>,
+    /// `N` input rows split into column phases `[N][M][np]`, and their vertical transform.
+    rows: Vec<f32>,
+    vert: Vec<f32>,
+    /// Output transform's vertical pass `[M][N][ntp]`.
+    a: Vec<f32>,
 }
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
-/// `oh` x `ow` output rows from `rows.out_row0` of a 3x3, stride-1 conv with
-/// reflect padding 1, of which `x` holds the input rows they read ([`RowBand`];
-/// `RowBand::whole(x.h)` for a whole map): `x` `[cin, h, w]` → `[cout, oh, ow]`.
+/// [`LANES`] values of `s` from `at`.
+#[inline(always)]
+fn lane(s: &[f32], at: usize) -> [f32; LANES] {
+    let c = &s[at..at + LANES];
+    std::array::from_fn(|l| c[l])
+}
+
+/// `f` on each of [`LANES`] tiles: `d[j][l]` is input `j` of tile `l`.
+#[inline(always)]
+fn per_lane<const I: usize, const O: usize>(
+    d: [[f32; LANES]; I],
+    f: impl Fn([f32; I]) -> [f32; O],
+) -> [[f32; LANES]; O] {
+    let mut y = [[0f32; LANES]; O];
+    for l in 0..LANES {
+        let r = f(std::array::from_fn(|j| d[j][l]));
+        for (k, rk) in r.into_iter().enumerate() {
+            y[k][l] = rk;
+        }
+    }
+    y
+}
+
+/// `oh` x `ow` output rows from `rows.out_row0` of the conv `u` (stride 1, reflect
+/// padding 1 for 3x3, 3 for 7x7), of which `x` holds the input rows they read
+/// ([`RowBand`]; `RowBand::whole(x.h)` for a whole map): `x` `[cin, h, w]` →
+/// `[cout, oh, ow]`.
 ///
 /// # Panics
 /// If `x` is not a valid map with `u`'s input channels, or lacks a row the band reads.
-pub(crate) fn conv3x3_band(x: &Map, u: &WinogradWeights, oh: usize, rows: RowBand) -> Map {
+pub(crate) fn conv_band(x: &Map, u: &WinogradWeights, oh: usize, rows: RowBand) -> Map {
     x.assert_valid("winograd");
     assert_len("winograd", "input channels", x.c, u.cin);
+    match u.variant {
+        Variant::Conv3F4 => run::<4, 6, 1>(x, u, oh, rows, 3, f4_input, f4_output),
+        Variant::Conv7F3 => run::<3, 5, 3>(x, u, oh, rows, 7, f3_input, f3_output),
+    }
+}
+
+/// The convolution with `M x M` output tiles, `N x N` patches and `PS x PS`
+/// pieces of a `k x k` kernel.
+fn run<const M: usize, const N: usize, const PS: usize>(
+    x: &Map,
+    u: &WinogradWeights,
+    oh: usize,
+    rows: RowBand,
+    k: usize,
+    input_taps: impl Fn([f32; N]) -> [f32; N] + Sync,
+    output_taps: impl Fn([f32; N]) -> [f32; M] + Sync,
+) -> Map {
     let (cin, cout, ow) = (u.cin, u.cout, x.w);
+    let pad = k / 2;
+    let kk = PS * cin;
     let mut out = Map::zeros(cout, oh, ow);
-    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
-    // Blocks: runs of up to TILES tiles within one tile row.
+    let (th, tw) = (oh.div_ceil(M), ow.div_ceil(M));
+    // Blocks: runs of up to TILES tiles within one tile row, of about equal length.
     let per_row = tw.div_ceil(TILES);
     let blocks: Vec<(usize, usize, usize)> = (0..th)
-        .flat_map(|ty| (0..per_row).map(move |i| (ty, i * TILES, ((i + 1) * TILES).min(tw))))
+        .flat_map(|ty| (0..per_row).map(move |i| (ty, i * tw / per_row, (i + 1) * tw / per_row)))
         .collect();
     let plane = x.plane();
     let dst = SendPtr::new(&mut out.data);
     blocks.into_par_iter().for_each(|(ty, tx0, tx1)| {
         SCRATCH.with_borrow_mut(|sc| {
             let nt = tx1 - tx0;
-            let width = 2 * nt + 2;
-            sc.v.resize(16 * cin * nt, 0.0);
-            sc.m.resize(16 * cout * nt, 0.0);
-            for b in sc.seg.iter_mut().chain(sc.s.iter_mut()) {
-                b.resize(width, 0.0);
-            }
-            // A partial last tile's 4th row only feeds an output row that does
-            // not exist: read a row the band holds instead.
-            let r: [usize; 4] = std::array::from_fn(|i| {
-                rows.local((rows.out_row0 + (2 * ty + i).min(oh + 1)) as isize - 1, x.h)
-            });
-            // Padded columns 2*tx0 - 1 .. 2*tx1 + 1, reflected at the map's edges.
-            let c0 = 2 * tx0 as isize - 1;
-            // Input transform V = Bᵀ d B, Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]:
-            // rows first (whole segments), then columns per tile.
-            for ci in 0..cin {
-                let p = &x.data[ci * plane..(ci + 1) * plane];
-                for (seg, &ri) in sc.seg.iter_mut().zip(&r) {
-                    let row = &p[ri * x.w..(ri + 1) * x.w];
-                    // Columns inside the map as one copy; reflected edges one by one.
-                    let lo = (-c0).clamp(0, width as isize) as usize;
-                    let hi = (x.w as isize - c0).clamp(lo as isize, width as isize) as usize;
-                    let start = (c0 + lo as isize) as usize;
-                    seg[lo..hi].copy_from_slice(&row[start..start + hi - lo]);
-                    for q in (0..lo).chain(hi..width) {
-                        seg[q] = row[reflect(c0 + q as isize, x.w)];
-                    }
-                }
-                let [d0, d1, d2, d3] = &sc.seg;
-                let [s0, s1, s2, s3] = &mut sc.s;
-                for q in 0..width {
-                    s0[q] = d0[q] - d2[q];
-                    s1[q] = d1[q] + d2[q];
-                    s2[q] = d2[q] - d1[q];
-                    s3[q] = d1[q] - d3[q];
-                }
-                for (i, si) in sc.s.iter().enumerate() {
-                    let base = |j: usize| ((i * 4 + j) * cin + ci) * nt;
-                    let (b0, b1, b2, b3) = (base(0), base(1), base(2), base(3));
-                    for t in 0..nt {
-                        let q = 2 * t;
-                        sc.v[b0 + t] = si[q] - si[q + 2];
-                        sc.v[b1 + t] = si[q + 1] + si[q + 2];
-                        sc.v[b2 + t] = si[q + 2] - si[q + 1];
-                        sc.v[b3 + t] = si[q + 1] - si[q + 3];
-                    }
-                }
-            }
-            for xi in 0..16 {
-                gemm(
-                    (cout, nt, cin),
-                    (&mut sc.m[..], View::rows(xi * cout * nt, nt), false),
-                    (&u.u, View::rows(xi * cout * cin, cin)),
-                    (&sc.v[..], View::rows(xi * cin * nt, nt)),
-                );
-            }
-            // Output transform Y = Aᵀ M A, Aᵀ = [1 1 1 0; 0 1 -1 -1].
-            let ox0 = 2 * tx0;
-            let n = (2 * nt).min(ow - ox0);
-            for co in 0..cout {
-                let ms: [&[f32]; 16] = std::array::from_fn(|k| &sc.m[(k * cout + co) * nt..][..nt]);
-                for (i, oy) in [2 * ty, 2 * ty + 1].into_iter().enumerate() {
-                    if oy >= oh {
-                        continue;
-                    }
-                    // a[j] = row 0 + row 1 + row 2 (i = 0) or row 1 - row 2 - row 3 of M.
-                    let mut a = [[0f32; TILES]; 4];
-                    for (j, aj) in a.iter_mut().enumerate() {
-                        let (r0, r1, r2, r3) = (ms[j], ms[4 + j], ms[8 + j], ms[12 + j]);
-                        for t in 0..nt {
-                            aj[t] = if i == 0 {
-                                r0[t] + r1[t] + r2[t]
-                            } else {
-                                r1[t] - r2[t] - r3[t]
-                            };
+            // Row strides in whole lanes; the extra tiles are computed and ignored.
+            let ntp = nt.next_multiple_of(LANES);
+            // Input tiles tx0 .. tx0 + vs (the pieces' column offsets b < PS).
+            let vs = (ntp + PS - 1).next_multiple_of(LANES);
+            // Phase rows: input tile q reads phases 0..M at q and 0-1 at q + 1.
+            let np = vs + LANES;
+            let width = M * np;
+            sc.v.resize(N * N * kk * vs, 0.0);
+            sc.m.resize(N * N * cout * ntp, 0.0);
+            sc.seg.resize(width, 0.0);
+            sc.rows.resize(N * width, 0.0);
+            sc.vert.resize(N * width, 0.0);
+            sc.a.resize(M * N * ntp, 0.0);
+            // Padded columns M tx0 .. M tx0 + width are input columns - pad,
+            // reflected at the map's edges (past the right edge + pad they only
+            // feed outputs that do not exist; `reflect` keeps them in the map).
+            let c0 = (M * tx0) as isize - pad as isize;
+            let lo = (-c0).clamp(0, width as isize) as usize;
+            let hi = (x.w as isize - c0).clamp(lo as isize, width as isize) as usize;
+            let start = (c0 + lo as isize) as usize;
+            for a in 0..PS {
+                // Input tile row ty + a: padded rows M (ty + a) .. + N. Rows past the
+                // last output's last tap (oh - 1 + k - 1) only feed outputs that do
+                // not exist: read a row the band holds instead.
+                let r: [usize; N] = std::array::from_fn(|i| {
+                    let padded = (M * (ty + a) + i).min(oh + k - 2);
+                    rows.local((rows.out_row0 + padded) as isize - pad as isize, x.h)
+                });
+                for ci in 0..cin {
+                    let p = &x.data[ci * plane..(ci + 1) * plane];
+                    for (j, &ri) in r.iter().enumerate() {
+                        let row = &p[ri * x.w..(ri + 1) * x.w];
+                        // Columns inside the map as one copy; reflected edges one by one.
+                        sc.seg[lo..hi].copy_from_slice(&row[start..start + hi - lo]);
+                        for q in (0..lo).chain(hi..width) {
+                            sc.seg[q] = row[reflect(c0 + q as isize, x.w)];
                         }
+                        // Column phases: rows[j][ph][t] = seg[M t + ph].
+                        let dst = &mut sc.rows[j * width..(j + 1) * width];
+                        for (t, c) in sc.seg.chunks_exact(M).enumerate() {
+                            for (ph, &v) in c.iter().enumerate() {
+                                dst[ph * np + t] = v;
+                            }
+                        }
+                    }
+                    // Vertical transform, N phase rows → N rows.
+                    for q in (0..width).step_by(LANES) {
+                        let y = per_lane(
+                            std::array::from_fn(|j| lane(&sc.rows, j * width + q)),
+                            &input_taps,
+                        );
+                        for (j, yj) in y.iter().enumerate() {
+                            sc.vert[j * width + q..][..LANES].copy_from_slice(yj);
+                        }
+                    }
+                    // Horizontal transform: V[i N + c][ci][a][q].
+                    for i in 0..N {
+                        let s = &sc.vert[i * width..(i + 1) * width];
+                        for q in (0..vs).step_by(LANES) {
+                            let d: [[f32; LANES]; N] = std::array::from_fn(|j| {
+                                if j < M {
+                                    lane(s, j * np + q)
+                                } else {
+                                    lane(s, (j - M) * np + q + 1)
+                                }
+                            });
+                            let y = per_lane(d, &input_taps);
+                            for (c, yc) in y.iter().enumerate() {
+                                let at = (((i * N + c) * cin + ci) * PS + a) * vs + q;
+                                sc.v[at..at + LANES].copy_from_slice(yc);
+                            }
+                        }
+                    }
+                }
+            }
+            for xi in 0..N * N {
+                for b in 0..PS {
+                    gemm(
+                        (cout, nt, kk),
+                        (&mut sc.m[..], View::rows(xi * cout * ntp, ntp), b > 0),
+                        (&u.u, View::rows((xi * PS + b) * cout * kk, kk)),
+                        (&sc.v[..], View::rows(xi * kk * vs + b, vs)),
+                    );
+                }
+            }
+            // Output transform Y = Aᵀ M A: vertical into a[r][c], then horizontal.
+            let ox0 = M * tx0;
+            let n = (M * nt).min(ow - ox0);
+            for co in 0..cout {
+                for c in 0..N {
+                    for t in (0..ntp).step_by(LANES) {
+                        let d = std::array::from_fn(|i| {
+                            lane(&sc.m, ((i * N + c) * cout + co) * ntp + t)
+                        });
+                        let y = per_lane(d, &output_taps);
+                        for (r, yr) in y.iter().enumerate() {
+                            sc.a[(r * N + c) * ntp + t..][..LANES].copy_from_slice(yr);
+                        }
+                    }
+                }
+                for r in 0..M {
+                    let oy = M * ty + r;
+                    if oy >= oh {
+                        break;
                     }
                     // SAFETY: this block's output pixels (row `oy`, columns
                     // ox0..ox0 + n of channel `co`) belong to no other block;
                     // bounds are checked.
                     let out = unsafe { dst.slice_mut((co * oh + oy) * ow + ox0, n) };
-                    for t in 0..n / 2 {
-                        out[2 * t] = a[0][t] + a[1][t] + a[2][t];
-                        out[2 * t + 1] = a[1][t] - a[2][t] - a[3][t];
-                    }
-                    if n % 2 == 1 {
-                        let t = n / 2;
-                        out[n - 1] = a[0][t] + a[1][t] + a[2][t];
+                    for t in (0..nt).step_by(LANES) {
+                        let d = std::array::from_fn(|c| lane(&sc.a, (r * N + c) * ntp + t));
+                        let y = per_lane(d, &output_taps);
+                        let px = &mut out[M * t..];
+                        if px.len() >= M * LANES {
+                            for (l, cols) in px.chunks_exact_mut(M).take(LANES).enumerate() {
+                                for (ph, v) in cols.iter_mut().enumerate() {
+                                    *v = y[ph][l];
+                                }
+                            }
+                        } else {
+                            for (i, v) in px.iter_mut().enumerate() {
+                                *v = y[i % M][i / M];
+                            }
+                        }
                     }
                 }
             }
@@ -207,49 +435,85 @@ mod tests {
     }
 
     /// Against the im2col convolution (itself tested against a direct loop), on
-    /// odd sizes (partial tiles), several blocks, and a band of a taller map.
-    #[test]
-    fn winograd_equals_the_direct_convolution() {
-        for (cin, cout, h, w) in [(3, 5, 7, 9), (8, 4, 30, 29), (16, 16, 2, 2), (5, 7, 33, 64)] {
+    /// sizes that leave partial tiles, several blocks per tile row, and a band of
+    /// a taller map (`band` = output rows from input rows); within float rounding
+    /// of the output's scale.
+    fn check(k: usize, sizes: &[(usize, usize, usize, usize)], band: [usize; 4]) {
+        for &(cin, cout, h, w) in sizes {
             let x = map(cin, h, w);
-            let wt: Vec<f32> = (0..cout * cin * 9)
+            let wt: Vec<f32> = (0..cout * cin * k * k)
                 .map(|i| (i as f32 * 0.23).cos())
                 .collect();
-            let u = WinogradWeights::new(&wt, cout, cin);
+            let u = if k == 3 {
+                WinogradWeights::new_3x3(&wt, cout, cin)
+            } else {
+                WinogradWeights::new_7x7(&wt, cout, cin)
+            };
             let g = ConvGeom {
-                k: 3,
+                k,
                 stride: 1,
-                pad_left: 1,
-                pad_top: 1,
+                pad_left: k / 2,
+                pad_top: k / 2,
                 oh: h,
                 ow: w,
             };
             let want = conv_reflect_band(&x, &wt, cout, g, RowBand::whole(h));
-            let got = conv3x3_band(&x, &u, h, RowBand::whole(h));
+            let scale = want.data.iter().fold(1f32, |m, v| m.max(v.abs()));
+            let got = conv_band(&x, &u, h, RowBand::whole(h));
             let d = max_diff(&got.data, &want.data);
-            assert!(d < 1e-4, "{cin}->{cout} {h}x{w}: {d}");
-            if h > 8 {
-                // Output rows 3..8 from input rows 2..9 only.
+            assert!(
+                d < 1e-5 * scale,
+                "{k}x{k} {cin}->{cout} {h}x{w}: {d} at scale {scale}"
+            );
+            let [out0, out1, in0, in1] = band;
+            if h >= in1 {
                 let band = Map {
                     c: cin,
-                    h: 7,
+                    h: in1 - in0,
                     w,
                     data: (0..cin)
-                        .flat_map(|c| x.data[(c * h + 2) * w..(c * h + 9) * w].to_vec())
+                        .flat_map(|c| x.data[(c * h + in0) * w..(c * h + in1) * w].to_vec())
                         .collect(),
                 };
                 let rows = RowBand {
                     full_h: h,
-                    in_row0: 2,
-                    out_row0: 3,
+                    in_row0: in0,
+                    out_row0: out0,
                 };
-                let got = conv3x3_band(&band, &u, 5, rows);
+                let got = conv_band(&band, &u, out1 - out0, rows);
                 let want: Vec<f32> = (0..cout)
-                    .flat_map(|c| want.data[(c * h + 3) * w..(c * h + 8) * w].to_vec())
+                    .flat_map(|c| want.data[(c * h + out0) * w..(c * h + out1) * w].to_vec())
                     .collect();
                 let d = max_diff(&got.data, &want);
-                assert!(d < 1e-4, "band {cin}->{cout} {h}x{w}: {d}");
+                assert!(d < 1e-5 * scale, "band {k}x{k} {cin}->{cout} {h}x{w}: {d}");
             }
         }
+    }
+
+    #[test]
+    fn winograd_3x3_equals_the_direct_convolution() {
+        let sizes = [
+            (3, 5, 7, 9),
+            (8, 4, 30, 29),
+            (16, 16, 2, 2),
+            (5, 7, 33, 64),
+            (2, 3, 10, 301),
+            (64, 8, 6, 7),
+        ];
+        // Output rows 3..8 from input rows 2..9 only.
+        check(3, &sizes, [3, 8, 2, 9]);
+    }
+
+    #[test]
+    fn winograd_7x7_equals_the_direct_convolution() {
+        let sizes = [
+            (3, 5, 7, 9),
+            (8, 4, 31, 29),
+            (4, 3, 4, 4),
+            (5, 7, 10, 200),
+            (64, 8, 9, 11),
+        ];
+        // Output rows 5..12 from input rows 2..15 only.
+        check(7, &sizes, [5, 12, 2, 15]);
     }
 }
