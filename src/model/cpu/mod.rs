@@ -98,7 +98,7 @@ struct Conv {
     /// padding-3 conv with many input channels (25 instead of 49 per output; the
     /// first layer's, with 3 input channels, stays on im2col: its GEMMs are too
     /// thin for the transforms to pay).
-    winograd: Option<winograd::WinogradWeights>,
+    winograd: Option<std::sync::Arc<winograd::WinogradWeights>>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,9 +119,19 @@ impl Cnl {
         let pads = [l.pad.left, l.pad.top, l.pad.right, l.pad.bottom];
         let dense = l.conv.stride == [1, 1] && bias.is_none();
         let winograd = if dense && k == 3 && pads == [1; 4] {
-            Some(winograd::WinogradWeights::new_3x3(&w, cout, cin))
+            Some(winograd::WinogradWeights::recent_or_new(
+                winograd::Variant::Conv3F4,
+                &w,
+                cout,
+                cin,
+            ))
         } else if dense && k == 7 && pads == [3; 4] && cin >= 16 {
-            Some(winograd::WinogradWeights::new_7x7(&w, cout, cin))
+            Some(winograd::WinogradWeights::recent_or_new(
+                winograd::Variant::Conv7F3,
+                &w,
+                cout,
+                cin,
+            ))
         } else {
             None
         };

@@ -27,6 +27,9 @@
 //! phases 0-1 at `t + 1`. (Transforms written tile by tile were half these
 //! layers' time.)
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use rayon::prelude::*;
 
 use super::kernels::{Map, RowBand, assert_len, reflect};
@@ -42,7 +45,7 @@ const TILES: usize = 64;
 
 /// Which kernel and which transform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Variant {
+pub(crate) enum Variant {
     /// A 3x3 kernel, padding 1, by F(4x4, 3x3).
     Conv3F4,
     /// A 7x7 kernel, padding 3, by F(3x3, 3x3) on 3x3 pieces.
@@ -133,38 +136,89 @@ pub(crate) struct WinogradWeights {
 }
 
 impl WinogradWeights {
-    /// From 3x3 conv weights `w` `[cout, cin, 3, 3]` (padding 1).
+    /// From conv weights `w`: `[cout, cin, 3, 3]` for [`Variant::Conv3F4`],
+    /// `[cout, cin, 7, 7]` for [`Variant::Conv7F3`].
     ///
     /// # Panics
-    /// If `w` does not hold `cout * cin * 9` values.
-    pub(crate) fn new_3x3(w: &[f32], cout: usize, cin: usize) -> Self {
-        assert_len("winograd", "3x3 weight", w.len(), cout * cin * 9);
+    /// If `w` does not hold `cout * cin * k * k` values.
+    pub(crate) fn new(variant: Variant, w: &[f32], cout: usize, cin: usize) -> Self {
+        let u = match variant {
+            Variant::Conv3F4 => {
+                assert_len("winograd", "3x3 weight", w.len(), cout * cin * 9);
+                transform_weights(w, cout, cin, 3, 1, f4_filter)
+            }
+            Variant::Conv7F3 => {
+                assert_len("winograd", "7x7 weight", w.len(), cout * cin * 49);
+                transform_weights(w, cout, cin, 7, 3, f3_filter)
+            }
+        };
         Self {
-            u: transform_weights(w, cout, cin, 3, 1, f4_filter),
+            u,
             cout,
             cin,
-            variant: Variant::Conv3F4,
+            variant,
         }
     }
 
-    /// From 7x7 conv weights `w` `[cout, cin, 7, 7]` (padding 3).
-    ///
-    /// # Panics
-    /// If `w` does not hold `cout * cin * 49` values.
-    pub(crate) fn new_7x7(w: &[f32], cout: usize, cin: usize) -> Self {
-        assert_len("winograd", "7x7 weight", w.len(), cout * cin * 49);
-        Self {
-            u: transform_weights(w, cout, cin, 7, 3, f3_filter),
+    /// [`WinogradWeights::new`], or the same transform made recently for the same
+    /// weights. The engine is built per conversion (each photo of a folder, each
+    /// preview in the studio) and the transforms took ~25 ms of a 256² photo's
+    /// ~330; the raw weights' BLAKE3 hash (~1 ms for all layers) tells whether
+    /// they changed (training changes them between previews).
+    pub(crate) fn recent_or_new(variant: Variant, w: &[f32], cout: usize, cin: usize) -> Arc<Self> {
+        let mut hasher = blake3::Hasher::new();
+        // Whole chunks per update: one update per value was slower than the transform.
+        let mut bytes = [0u8; 4096];
+        for chunk in w.chunks(1024) {
+            for (b, v) in bytes.chunks_exact_mut(4).zip(chunk) {
+                b.copy_from_slice(&v.to_le_bytes());
+            }
+            hasher.update(&bytes[..4 * chunk.len()]);
+        }
+        let key = RecentKey {
+            variant,
             cout,
             cin,
-            variant: Variant::Conv7F3,
+            hash: hasher.finalize(),
+        };
+        // A poisoned lock only means another thread panicked mid-update of this
+        // cache; its entries are whole (pushed after they were built).
+        let lock = || RECENT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, u)) = lock().iter().find(|(k, _)| *k == key) {
+            return Arc::clone(u);
         }
+        let u = Arc::new(Self::new(variant, w, cout, cin));
+        let mut recent = lock();
+        if recent.len() >= RECENT_CAPACITY {
+            recent.pop_front();
+        }
+        recent.push_back((key, Arc::clone(&u)));
+        u
     }
 }
+
+/// What identifies a transform: the raw weights (by hash) and their shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RecentKey {
+    variant: Variant,
+    cout: usize,
+    cin: usize,
+    hash: blake3::Hash,
+}
+
+/// Transforms of the last [`RECENT_CAPACITY`] layers built (a generator has 12
+/// Winograd layers, ~22 MB transformed): two generators' worth, e.g. the
+/// studio's training model and an imported one.
+static RECENT: Mutex<VecDeque<(RecentKey, Arc<WinogradWeights>)>> = Mutex::new(VecDeque::new());
+const RECENT_CAPACITY: usize = 24;
 
 /// `U = G K Gᵀ` for every piece `K` (3x3, at offsets `(3a, 3b)` of the `k x k`
 /// kernel zero-padded to `3 pieces` square), in f64 so the only rounding is the
 /// final one to f32. Layout `[ξ][b][cout][ci][a]`.
+///
+/// Each output channel's transforms are computed in parallel into a small
+/// buffer `[ξ][b][ci][a]` (cache-resident), then copied into place row by row.
+/// ~25 ms for a whole generator on 2 threads, hence [`WinogradWeights::recent_or_new`].
 fn transform_weights<const N: usize>(
     w: &[f32],
     cout: usize,
@@ -174,32 +228,42 @@ fn transform_weights<const N: usize>(
     filter: fn(f64, f64, f64) -> [f64; N],
 ) -> Vec<f32> {
     let kk = pieces * cin;
-    let mut u = vec![0f32; N * N * pieces * cout * kk];
-    for co in 0..cout {
-        for ci in 0..cin {
-            let g = &w[(co * cin + ci) * k * k..][..k * k];
-            let tap = |y: usize, x: usize| {
-                if y < k && x < k {
-                    f64::from(g[y * k + x])
-                } else {
-                    0.0
-                }
-            };
-            for a in 0..pieces {
-                for b in 0..pieces {
-                    let piece = |r: usize, c: usize| tap(3 * a + r, 3 * b + c);
-                    // s = G K (N x 3, per kernel column), then U = s Gᵀ (N x N).
-                    let cols: [[f64; N]; 3] =
-                        std::array::from_fn(|c| filter(piece(0, c), piece(1, c), piece(2, c)));
-                    for r in 0..N {
-                        let row = filter(cols[0][r], cols[1][r], cols[2][r]);
-                        for (c, x) in row.into_iter().enumerate() {
-                            let xi = r * N + c;
-                            u[((xi * pieces + b) * cout + co) * kk + ci * pieces + a] = x as f32;
+    let per_cout: Vec<Vec<f32>> = (0..cout)
+        .into_par_iter()
+        .map(|co| {
+            let mut t = vec![0f32; N * N * pieces * kk];
+            for ci in 0..cin {
+                let g = &w[(co * cin + ci) * k * k..][..k * k];
+                let tap = |y: usize, x: usize| {
+                    if y < k && x < k {
+                        f64::from(g[y * k + x])
+                    } else {
+                        0.0
+                    }
+                };
+                for a in 0..pieces {
+                    for b in 0..pieces {
+                        let piece = |r: usize, c: usize| tap(3 * a + r, 3 * b + c);
+                        // s = G K (N x 3, per kernel column), then U = s Gᵀ (N x N).
+                        let cols: [[f64; N]; 3] =
+                            std::array::from_fn(|c| filter(piece(0, c), piece(1, c), piece(2, c)));
+                        for r in 0..N {
+                            let row = filter(cols[0][r], cols[1][r], cols[2][r]);
+                            for (c, x) in row.into_iter().enumerate() {
+                                let xi = r * N + c;
+                                t[(xi * pieces + b) * kk + ci * pieces + a] = x as f32;
+                            }
                         }
                     }
                 }
             }
+            t
+        })
+        .collect();
+    let mut u = vec![0f32; N * N * pieces * cout * kk];
+    for (co, t) in per_cout.iter().enumerate() {
+        for (xb, src) in t.chunks_exact(kk.max(1)).enumerate() {
+            u[(xb * cout + co) * kk..][..kk].copy_from_slice(src);
         }
     }
     u
@@ -444,11 +508,12 @@ mod tests {
             let wt: Vec<f32> = (0..cout * cin * k * k)
                 .map(|i| (i as f32 * 0.23).cos())
                 .collect();
-            let u = if k == 3 {
-                WinogradWeights::new_3x3(&wt, cout, cin)
+            let variant = if k == 3 {
+                Variant::Conv3F4
             } else {
-                WinogradWeights::new_7x7(&wt, cout, cin)
+                Variant::Conv7F3
             };
+            let u = WinogradWeights::new(variant, &wt, cout, cin);
             let g = ConvGeom {
                 k,
                 stride: 1,
@@ -515,5 +580,29 @@ mod tests {
         ];
         // Output rows 5..12 from input rows 2..15 only.
         check(7, &sizes, [5, 12, 2, 15]);
+    }
+
+    /// The same weights give the same transform without rebuilding it; a weight
+    /// changed by the smallest step (training between two previews) gives a new
+    /// one, never the stale transform.
+    #[test]
+    fn recent_transforms_follow_the_weights() {
+        let (cout, cin) = (3, 2);
+        let mut w: Vec<f32> = (0..cout * cin * 9)
+            .map(|i| (i as f32 * 0.71).sin())
+            .collect();
+        let a = WinogradWeights::recent_or_new(Variant::Conv3F4, &w, cout, cin);
+        let b = WinogradWeights::recent_or_new(Variant::Conv3F4, &w, cout, cin);
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "the same weights were transformed twice"
+        );
+        w[7] = f32::from_bits(w[7].to_bits() + 1);
+        let c = WinogradWeights::recent_or_new(Variant::Conv3F4, &w, cout, cin);
+        assert!(
+            !Arc::ptr_eq(&a, &c),
+            "changed weights reused the old transform"
+        );
+        assert_eq!(c.u, WinogradWeights::new(Variant::Conv3F4, &w, cout, cin).u);
     }
 }
