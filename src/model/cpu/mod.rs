@@ -15,8 +15,8 @@
 //! bounds-checked GEMM and the [`matmul::SendPtr`] for disjoint parallel writes:
 //! the only raw-pointer code here), [`streamed`] (the whole-image pass in bands of
 //! rows, for photos too large to run whole), [`winograd`] (the 3x3 stride-1
-//! convs by Winograd F(4x4, 3x3), the 7x7 one by F(3x3, 3x3) on 3x3 pieces), and [`flex`] (Flex tensors in and out of the
-//! training kernels, for [`crate::model::fast_conv`] / [`crate::model::fast_norm`]).
+//! convs by Winograd F(4x4, 3x3), the wide 7x7 one by F(3x3, 3x3) on 3x3
+//! pieces), and [`flex`] (Flex tensors in and out of the training kernels, for [`crate::model::fast_conv`] / [`crate::model::fast_norm`]).
 //! Only `flex`, `conv` and `norm` are used from outside, and none of them uses
 //! this file, so the training extensions do not depend on the generator.
 

@@ -247,8 +247,9 @@ fn transform_weights<const N: usize>(
                         // s = G K (N x 3, per kernel column), then U = s Gᵀ (N x N).
                         let cols: [[f64; N]; 3] =
                             std::array::from_fn(|c| filter(piece(0, c), piece(1, c), piece(2, c)));
-                        for r in 0..N {
-                            let row = filter(cols[0][r], cols[1][r], cols[2][r]);
+                        let [c0, c1, c2] = cols;
+                        for (r, ((&s0, &s1), &s2)) in c0.iter().zip(&c1).zip(&c2).enumerate() {
+                            let row = filter(s0, s1, s2);
                             for (c, x) in row.into_iter().enumerate() {
                                 let xi = r * N + c;
                                 t[(xi * pieces + b) * kk + ci * pieces + a] = x as f32;
