@@ -12,7 +12,7 @@
 //! Both run as `N x N` GEMMs `M[ξ] = Σ_b U[ξ][b] · V[ξ](b)` over a block of tiles
 //! between an input transform `V = Bᵀ d B` (`N x N` patches, `N = M + 2`) and an
 //! output transform `Y = Aᵀ M A`. The transformed input is laid out
-//! `[ξ][ci][a][tile]`, so a piece's row offset `a` folds into the GEMM's K (one
+//! `[ξ][a][ci][tile]`, so a piece's row offset `a` folds into the GEMM's K (one
 //! row stride) and its column offset `b` is a shifted view: `PS` GEMMs per ξ.
 //!
 //! Points 0, ±1, ±2 (and ∞): small constants, so results stay within float
@@ -125,7 +125,7 @@ fn f3_filter(a: f64, b: f64, c: f64) -> [f64; 5] {
     ]
 }
 
-/// Transformed weights of a 3x3 or 7x7 conv: `U[ξ][b][cout][ci][a]` for piece
+/// Transformed weights of a 3x3 or 7x7 conv: `U[ξ][b][cout][a][ci]` for piece
 /// `(a, b)` (one piece for 3x3 kernels).
 #[derive(Debug, Clone)]
 pub(crate) struct WinogradWeights {
@@ -214,10 +214,10 @@ const RECENT_CAPACITY: usize = 24;
 
 /// `U = G K Gᵀ` for every piece `K` (3x3, at offsets `(3a, 3b)` of the `k x k`
 /// kernel zero-padded to `3 pieces` square), in f64 so the only rounding is the
-/// final one to f32. Layout `[ξ][b][cout][ci][a]`.
+/// final one to f32. Layout `[ξ][b][cout][a][ci]`.
 ///
 /// Each output channel's transforms are computed in parallel into a small
-/// buffer `[ξ][b][ci][a]` (cache-resident), then copied into place row by row.
+/// buffer `[ξ][b][a][ci]` (cache-resident), then copied into place row by row.
 /// ~25 ms for a whole generator on 2 threads, hence [`WinogradWeights::recent_or_new`].
 fn transform_weights<const N: usize>(
     w: &[f32],
@@ -252,7 +252,7 @@ fn transform_weights<const N: usize>(
                             let row = filter(s0, s1, s2);
                             for (c, x) in row.into_iter().enumerate() {
                                 let xi = r * N + c;
-                                t[(xi * pieces + b) * kk + ci * pieces + a] = x as f32;
+                                t[(xi * pieces + b) * kk + a * cin + ci] = x as f32;
                             }
                         }
                     }
@@ -325,14 +325,16 @@ pub(crate) fn conv_band(x: &Map, u: &WinogradWeights, oh: usize, rows: RowBand) 
     x.assert_valid("winograd");
     assert_len("winograd", "input channels", x.c, u.cin);
     match u.variant {
-        Variant::Conv3F4 => run::<4, 6, 1>(x, u, oh, rows, 3, f4_input, f4_output),
-        Variant::Conv7F3 => run::<3, 5, 3>(x, u, oh, rows, 7, f3_input, f3_output),
+        Variant::Conv3F4 => run::<4, 6, 1, 1>(x, u, oh, rows, 3, f4_input, f4_output),
+        Variant::Conv7F3 => run::<3, 5, 3, 4>(x, u, oh, rows, 7, f3_input, f3_output),
     }
 }
 
 /// The convolution with `M x M` output tiles, `N x N` patches and `PS x PS`
-/// pieces of a `k x k` kernel.
-fn run<const M: usize, const N: usize, const PS: usize>(
+/// pieces of a `k x k` kernel, `R` tile rows per block: the `R + PS - 1` input
+/// tile rows they read are transformed once (with one tile row per block, the
+/// 7x7's three piece rows transformed each input row three times).
+fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
     x: &Map,
     u: &WinogradWeights,
     oh: usize,
@@ -346,14 +348,16 @@ fn run<const M: usize, const N: usize, const PS: usize>(
     let kk = PS * cin;
     let mut out = Map::zeros(cout, oh, ow);
     let (th, tw) = (oh.div_ceil(M), ow.div_ceil(M));
-    // Blocks: runs of up to TILES tiles within one tile row, of about equal length.
+    // Blocks: R tile rows x runs of up to TILES tiles, of about equal length.
     let per_row = tw.div_ceil(TILES);
-    let blocks: Vec<(usize, usize, usize)> = (0..th)
-        .flat_map(|ty| (0..per_row).map(move |i| (ty, i * tw / per_row, (i + 1) * tw / per_row)))
+    let blocks: Vec<(usize, usize, usize)> = (0..th.div_ceil(R))
+        .flat_map(|g| (0..per_row).map(move |i| (g * R, i * tw / per_row, (i + 1) * tw / per_row)))
         .collect();
+    // Input tile rows a block transforms.
+    let rows_in = R + PS - 1;
     let plane = x.plane();
     let dst = SendPtr::new(&mut out.data);
-    blocks.into_par_iter().for_each(|(ty, tx0, tx1)| {
+    blocks.into_par_iter().for_each(|(ty0, tx0, tx1)| {
         SCRATCH.with_borrow_mut(|sc| {
             let nt = tx1 - tx0;
             // Row strides in whole lanes; the extra tiles are computed and ignored.
@@ -363,7 +367,7 @@ fn run<const M: usize, const N: usize, const PS: usize>(
             // Phase rows: input tile q reads phases 0..M at q and 0-1 at q + 1.
             let np = vs + LANES;
             let width = M * np;
-            sc.v.resize(N * N * kk * vs, 0.0);
+            sc.v.resize(N * N * rows_in * cin * vs, 0.0);
             sc.m.resize(N * N * cout * ntp, 0.0);
             sc.seg.resize(width, 0.0);
             sc.rows.resize(N * width, 0.0);
@@ -376,12 +380,12 @@ fn run<const M: usize, const N: usize, const PS: usize>(
             let lo = (-c0).clamp(0, width as isize) as usize;
             let hi = (x.w as isize - c0).clamp(lo as isize, width as isize) as usize;
             let start = (c0 + lo as isize) as usize;
-            for a in 0..PS {
-                // Input tile row ty + a: padded rows M (ty + a) .. + N. Rows past the
+            for a in 0..rows_in {
+                // Input tile row ty0 + a: padded rows M (ty0 + a) .. + N. Rows past the
                 // last output's last tap (oh - 1 + k - 1) only feed outputs that do
                 // not exist: read a row the band holds instead.
                 let r: [usize; N] = std::array::from_fn(|i| {
-                    let padded = (M * (ty + a) + i).min(oh + k - 2);
+                    let padded = (M * (ty0 + a) + i).min(oh + k - 2);
                     rows.local((rows.out_row0 + padded) as isize - pad as isize, x.h)
                 });
                 for ci in 0..cin {
@@ -411,7 +415,7 @@ fn run<const M: usize, const N: usize, const PS: usize>(
                             sc.vert[j * width + q..][..LANES].copy_from_slice(yj);
                         }
                     }
-                    // Horizontal transform: V[i N + c][ci][a][q].
+                    // Horizontal transform: V[i N + c][a][ci][q].
                     for i in 0..N {
                         let s = &sc.vert[i * width..(i + 1) * width];
                         for q in (0..vs).step_by(LANES) {
@@ -424,60 +428,66 @@ fn run<const M: usize, const N: usize, const PS: usize>(
                             });
                             let y = per_lane(d, &input_taps);
                             for (c, yc) in y.iter().enumerate() {
-                                let at = (((i * N + c) * cin + ci) * PS + a) * vs + q;
+                                let at = (((i * N + c) * rows_in + a) * cin + ci) * vs + q;
                                 sc.v[at..at + LANES].copy_from_slice(yc);
                             }
                         }
                     }
                 }
             }
-            for xi in 0..N * N {
-                for b in 0..PS {
-                    gemm(
-                        (cout, nt, kk),
-                        (&mut sc.m[..], View::rows(xi * cout * ntp, ntp), b > 0),
-                        (&u.u, View::rows((xi * PS + b) * cout * kk, kk)),
-                        (&sc.v[..], View::rows(xi * kk * vs + b, vs)),
-                    );
+            for ty in ty0..(ty0 + R).min(th) {
+                for xi in 0..N * N {
+                    for b in 0..PS {
+                        gemm(
+                            (cout, nt, kk),
+                            (&mut sc.m[..], View::rows(xi * cout * ntp, ntp), b > 0),
+                            (&u.u, View::rows((xi * PS + b) * cout * kk, kk)),
+                            // K rows (a, ci) of input tile rows ty - ty0 + a: one stride.
+                            (
+                                &sc.v[..],
+                                View::rows(((xi * rows_in + ty - ty0) * cin) * vs + b, vs),
+                            ),
+                        );
+                    }
                 }
-            }
-            // Output transform Y = Aᵀ M A: vertical into a[r][c], then horizontal.
-            let ox0 = M * tx0;
-            let n = (M * nt).min(ow - ox0);
-            for co in 0..cout {
-                for c in 0..N {
-                    for t in (0..ntp).step_by(LANES) {
-                        let d = std::array::from_fn(|i| {
-                            lane(&sc.m, ((i * N + c) * cout + co) * ntp + t)
-                        });
-                        let y = per_lane(d, &output_taps);
-                        for (r, yr) in y.iter().enumerate() {
-                            sc.a[(r * N + c) * ntp + t..][..LANES].copy_from_slice(yr);
+                // Output transform Y = Aᵀ M A: vertical into a[r][c], then horizontal.
+                let ox0 = M * tx0;
+                let n = (M * nt).min(ow - ox0);
+                for co in 0..cout {
+                    for c in 0..N {
+                        for t in (0..ntp).step_by(LANES) {
+                            let d = std::array::from_fn(|i| {
+                                lane(&sc.m, ((i * N + c) * cout + co) * ntp + t)
+                            });
+                            let y = per_lane(d, &output_taps);
+                            for (r, yr) in y.iter().enumerate() {
+                                sc.a[(r * N + c) * ntp + t..][..LANES].copy_from_slice(yr);
+                            }
                         }
                     }
-                }
-                for r in 0..M {
-                    let oy = M * ty + r;
-                    if oy >= oh {
-                        break;
-                    }
-                    // SAFETY: this block's output pixels (row `oy`, columns
-                    // ox0..ox0 + n of channel `co`) belong to no other block;
-                    // bounds are checked.
-                    let out = unsafe { dst.slice_mut((co * oh + oy) * ow + ox0, n) };
-                    for t in (0..nt).step_by(LANES) {
-                        let d = std::array::from_fn(|c| lane(&sc.a, (r * N + c) * ntp + t));
-                        let y = per_lane(d, &output_taps);
-                        let px = &mut out[M * t..];
-                        if px.len() >= M * LANES {
-                            for (l, cols) in px.chunks_exact_mut(M).take(LANES).enumerate() {
-                                for (ph, v) in cols.iter_mut().enumerate() {
-                                    *v = y[ph][l];
+                    for r in 0..M {
+                        let oy = M * ty + r;
+                        if oy >= oh {
+                            break;
+                        }
+                        // SAFETY: this block's output pixels (row `oy`, columns
+                        // ox0..ox0 + n of channel `co`) belong to no other block;
+                        // bounds are checked.
+                        let out = unsafe { dst.slice_mut((co * oh + oy) * ow + ox0, n) };
+                        for t in (0..nt).step_by(LANES) {
+                            let d = std::array::from_fn(|c| lane(&sc.a, (r * N + c) * ntp + t));
+                            let y = per_lane(d, &output_taps);
+                            let px = &mut out[M * t..];
+                            if px.len() >= M * LANES {
+                                for (l, cols) in px.chunks_exact_mut(M).take(LANES).enumerate() {
+                                    for (ph, v) in cols.iter_mut().enumerate() {
+                                        *v = y[ph][l];
+                                    }
                                 }
-                            }
-                        } else {
-                            for (i, v) in px.iter_mut().enumerate() {
-                                *v = y[i % M][i / M];
+                            } else {
+                                for (i, v) in px.iter_mut().enumerate() {
+                                    *v = y[i % M][i / M];
+                                }
                             }
                         }
                     }
