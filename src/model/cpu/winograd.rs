@@ -7,7 +7,8 @@
 //!   `(T, S)` is `Σ_ab F(K_ab)` of input tile `(T + a, S + b)`. Because the offsets
 //!   are multiples of the tile side, the pieces share each tile's input transform
 //!   and add up in the transformed domain — 25 multiplies per output instead of 49
-//!   (the 64 → 32 channel 7x7 conv at full resolution was a third of a photo's time).
+//!   (the 64 → 32 channel 7x7 conv at full resolution was a quarter of a photo's
+//!   time on im2col).
 //!
 //! Both run as `N x N` GEMMs `M[ξ] = Σ_b U[ξ][b] · V[ξ](b)` over a block of tiles
 //! between an input transform `V = Bᵀ d B` (`N x N` patches, `N = M + 2`) and an
@@ -38,9 +39,9 @@ use super::matmul::{SendPtr, View, gemm};
 /// Tiles transformed at once (one AVX2 register of `f32`).
 const LANES: usize = 8;
 
-/// Output tiles per block (a run of tiles in one tile row): 64 tiles are 256
-/// (3x3 convs) or 192 (7x7) columns. Measured at 512² (AMD Zen 3): 32 and 96
-/// within a few percent.
+/// Output tiles per block row (a block is a run of tiles in one tile row, or in
+/// four for the 7x7): 64 tiles are 256 (3x3 convs) or 192 (7x7) columns.
+/// Measured at 512² (AMD Zen 3): 16, 32 and 128 were no faster (within noise).
 const TILES: usize = 64;
 
 /// Which kernel and which transform.
@@ -274,7 +275,7 @@ fn transform_weights<const N: usize>(
 /// block would be fresh pages every time).
 #[derive(Default)]
 struct Scratch {
-    /// Transformed inputs `[N²][cin][pieces][vs]`.
+    /// Transformed inputs `[N²][input tile rows][cin][vs]`.
     v: Vec<f32>,
     /// Products `[N²][cout][ntp]`.
     m: Vec<f32>,
