@@ -28,19 +28,26 @@ struct Case {
     padding: [(usize, usize); 2],
     bias: bool,
     weight_trainable: bool,
+    groups: usize,
 }
 
 fn check(c: Case) {
     let dev = Device::flex().autodiff();
-    let options = ConvOptions::new_with_padding([c.stride; 2], c.padding, [1, 1], 1);
-    assert!(uses_cpu_kernels(&dev, &options, burn::tensor::DType::F32));
+    let options = ConvOptions::new_with_padding([c.stride; 2], c.padding, [1, 1], c.groups);
+    let channels = [c.cin, c.cout];
+    assert!(uses_cpu_kernels(
+        &dev,
+        &options,
+        channels,
+        burn::tensor::DType::F32
+    ));
     let x = Tensor::<4>::random(
         [c.batch, c.cin, c.h, c.w],
         Distribution::Normal(0.0, 1.0),
         &dev,
     );
     let w = Tensor::<4>::random(
-        [c.cout, c.cin, c.k, c.k],
+        [c.cout, c.cin / c.groups, c.k, c.k],
         Distribution::Normal(0.0, 0.5),
         &dev,
     );
@@ -108,6 +115,7 @@ fn case(
         padding: pad,
         bias: false,
         weight_trainable: true,
+        groups: 1,
     }
 }
 
@@ -148,8 +156,53 @@ fn generator_7x7_and_1x1_and_unpadded() {
     check(case(3, 4, 12, 9, 3, 1, [(0, 0), (0, 0)]));
 }
 
-/// `conv2d` routes only plain and autodiff Flex with groups 1, dilation 1 and f32
-/// to the CPU kernels; everything else, wgpu above all, keeps Burn's conv. The wgpu
+/// Stride-1 3x3 and 7x7 convs with ≥ 16 input channels run forward by
+/// Winograd, and with ≥ 16 output channels their input gradient too (zero
+/// padding `k - 1 - pad`, flipped kernel): VGG's convs, the generator's on its
+/// reflect-padded input (padding 0), partial 4x4 tiles at the edges.
+#[test]
+fn winograd_convs_and_input_gradients() {
+    check(Case {
+        bias: true,
+        weight_trainable: false,
+        ..case(16, 20, 19, 23, 3, 1, [(1, 1), (1, 1)])
+    });
+    check(case(24, 16, 14, 11, 3, 1, [(0, 0), (0, 0)]));
+    check(case(16, 17, 15, 18, 7, 1, [(0, 0), (0, 0)]));
+    check(Case {
+        bias: true,
+        ..case(17, 16, 10, 13, 7, 1, [(3, 3), (3, 3)])
+    });
+    // Only one of the two by Winograd: forward (cout < 16), input gradient (cin < 16).
+    check(case(16, 5, 9, 10, 3, 1, [(1, 1), (1, 1)]));
+    check(case(5, 16, 9, 10, 3, 1, [(1, 1), (1, 1)]));
+    // Padding that differs between top and left, and more at the bottom.
+    check(case(16, 16, 12, 9, 3, 1, [(2, 0), (0, 1)]));
+}
+
+/// The generator's depthwise 3x3 (groups = channels, with bias) on its
+/// reflect-padded input (padding 0), and with zero padding on uneven sides.
+#[test]
+fn depthwise_convs() {
+    check(Case {
+        bias: true,
+        groups: 6,
+        batch: 3,
+        ..case(6, 6, 13, 17, 3, 1, [(0, 0), (0, 0)])
+    });
+    check(Case {
+        bias: true,
+        groups: 5,
+        ..case(5, 5, 9, 12, 3, 1, [(1, 1), (1, 1)])
+    });
+    check(Case {
+        groups: 4,
+        ..case(4, 4, 7, 9, 3, 1, [(2, 0), (0, 1)])
+    });
+}
+
+/// `conv2d` routes only plain and autodiff Flex with groups 1 (or depthwise,
+/// stride 1), dilation 1 and f32 to the CPU kernels; everything else, wgpu above all, keeps Burn's conv. The wgpu
 /// device is only named (`Device::wgpu` is lazy), so no adapter is needed; when one
 /// exists, `conv2d` on it must also give Burn's result.
 #[test]
@@ -158,23 +211,42 @@ fn non_flex_devices_keep_burns_conv() {
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let flex = Device::flex();
     let wgpu = Device::wgpu(DeviceKind::DefaultDevice);
-    assert!(uses_cpu_kernels(&flex, &options, DType::F32));
+    let ch = [3, 4];
+    assert!(uses_cpu_kernels(&flex, &options, ch, DType::F32));
     assert!(uses_cpu_kernels(
         &flex.clone().autodiff(),
         &options,
+        ch,
         DType::F32
     ));
-    assert!(!uses_cpu_kernels(&wgpu, &options, DType::F32), "wgpu");
+    assert!(!uses_cpu_kernels(&wgpu, &options, ch, DType::F32), "wgpu");
     assert!(
-        !uses_cpu_kernels(&wgpu.clone().autodiff(), &options, DType::F32),
+        !uses_cpu_kernels(&wgpu.clone().autodiff(), &options, ch, DType::F32),
         "autodiff wgpu"
     );
-    // Flex cases the kernels do not cover.
     let depthwise = ConvOptions::new([1, 1], [1, 1], [1, 1], 4);
-    assert!(!uses_cpu_kernels(&flex, &depthwise, DType::F32), "groups 4");
+    assert!(uses_cpu_kernels(&flex, &depthwise, [4, 4], DType::F32));
+    assert!(!uses_cpu_kernels(&wgpu, &depthwise, [4, 4], DType::F32));
+    // Flex cases the kernels do not cover.
+    assert!(
+        !uses_cpu_kernels(&flex, &depthwise, [8, 8], DType::F32),
+        "groups 4 of 8"
+    );
+    assert!(
+        !uses_cpu_kernels(&flex, &depthwise, [4, 8], DType::F32),
+        "depth multiplier 2"
+    );
+    let strided = ConvOptions::new([2, 2], [1, 1], [1, 1], 4);
+    assert!(
+        !uses_cpu_kernels(&flex, &strided, [4, 4], DType::F32),
+        "depthwise stride 2"
+    );
     let dilated = ConvOptions::new([1, 1], [2, 2], [2, 2], 1);
-    assert!(!uses_cpu_kernels(&flex, &dilated, DType::F32), "dilation 2");
-    assert!(!uses_cpu_kernels(&flex, &options, DType::F16), "f16");
+    assert!(
+        !uses_cpu_kernels(&flex, &dilated, ch, DType::F32),
+        "dilation 2"
+    );
+    assert!(!uses_cpu_kernels(&flex, &options, ch, DType::F16), "f16");
 
     match photo2anime::device::require_wgpu() {
         Ok(gpu) => {

@@ -24,9 +24,11 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor};
 
 use super::cpu::conv::{self, ConvShape};
+use super::cpu::depthwise;
 use super::cpu::flex::{flex_tensor, flex_values};
 
-/// Convolution with a hand-written backward pass (groups 1, dilation 1, `f32`).
+/// Convolution with a hand-written backward pass (dilation 1, `f32`; groups 1,
+/// or depthwise with stride 1: groups = input = output channels).
 ///
 /// Implemented for Flex (the kernels) and for `Autodiff<Flex>` (the graph node);
 /// [`conv2d`] only routes tensors of those backends here.
@@ -99,12 +101,12 @@ impl FastConvBackend for Flex {
         options: ConvOptions<2>,
     ) -> FlexTensor {
         let s = shape_of(&x, &weight, &options);
-        let out = conv::forward(
-            &s,
-            &flex_values(&x),
-            &flex_values(&weight),
-            &flex_values(&bias),
-        );
+        let (x, weight, bias) = (flex_values(&x), flex_values(&weight), flex_values(&bias));
+        let out = if options.groups > 1 {
+            depthwise::forward(&s, &x, &weight, &bias)
+        } else {
+            conv::forward(&s, &x, &weight, &bias)
+        };
         flex_tensor(out, [s.batch, s.cout, s.oh, s.ow])
     }
 }
@@ -117,7 +119,12 @@ impl ConvKernels for Flex {
         options: ConvOptions<2>,
     ) -> FlexTensor {
         let s = shape_of(&x, &weight, &options);
-        let dx = conv::input_grad(&s, &flex_values(&weight), &flex_values(&output_grad));
+        let (weight, grad) = (flex_values(&weight), flex_values(&output_grad));
+        let dx = if options.groups > 1 {
+            depthwise::input_grad(&s, &weight, &grad)
+        } else {
+            conv::input_grad(&s, &weight, &grad)
+        };
         flex_tensor(dx, [s.batch, s.cin, s.h, s.w])
     }
 
@@ -128,8 +135,13 @@ impl ConvKernels for Flex {
         options: ConvOptions<2>,
     ) -> FlexTensor {
         let s = shape_of(&x, &weight, &options);
-        let dw = conv::weight_grad(&s, &flex_values(&x), &flex_values(&output_grad));
-        flex_tensor(dw, [s.cout, s.cin, s.kh, s.kw])
+        let (x, grad) = (flex_values(&x), flex_values(&output_grad));
+        let dw = if options.groups > 1 {
+            depthwise::weight_grad(&s, &x, &grad)
+        } else {
+            conv::weight_grad(&s, &x, &grad)
+        };
+        flex_tensor(dw, [s.cout, s.cin / options.groups, s.kh, s.kw])
     }
 
     fn conv_bias_backward(
@@ -212,10 +224,18 @@ impl<B: Backend + FastConvBackend + ConvKernels, C: CheckpointStrategy> FastConv
     }
 }
 
-/// Whether [`conv2d`] takes the CPU kernels for this device and these options.
-pub fn uses_cpu_kernels(device: &Device, options: &ConvOptions<2>, dtype: DType) -> bool {
+/// Whether [`conv2d`] takes the CPU kernels for this device, these options and
+/// `[input, output]` channels: groups 1, or depthwise (groups = both channel
+/// counts) with stride 1; dilation 1; `f32`; on Flex.
+pub fn uses_cpu_kernels(
+    device: &Device,
+    options: &ConvOptions<2>,
+    [cin, cout]: [usize; 2],
+    dtype: DType,
+) -> bool {
+    let depthwise = options.groups == cin && cout == cin && options.stride == [1, 1];
     device.clone().inner() == Device::flex()
-        && options.groups == 1
+        && (options.groups == 1 || depthwise)
         && options.dilation == [1, 1]
         && dtype == DType::F32
 }
@@ -230,11 +250,11 @@ pub fn conv2d(
     options: ConvOptions<2>,
 ) -> Tensor<4> {
     let device = x.device();
-    let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
+    let ([_, cin, h, w], [cout, _, kh, kw]) = (x.dims(), weight.dims());
     let [(pt, pb), (pl, pr)] = options.padding;
     // An input smaller than the kernel is Burn's to report.
     let fits = h + pt + pb >= kh && w + pl + pr >= kw;
-    if !fits || !uses_cpu_kernels(&device, &options, x.dtype()) {
+    if !fits || !uses_cpu_kernels(&device, &options, [cin, cout], x.dtype()) {
         return burn::tensor::module::conv2d(x, weight, bias, options);
     }
     // A zero bias keeps one node shape; untracked, it costs no gradient.

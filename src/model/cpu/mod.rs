@@ -21,6 +21,7 @@
 //! this file, so the training extensions do not depend on the generator.
 
 pub(crate) mod conv;
+pub(crate) mod depthwise;
 pub(crate) mod flex;
 pub(crate) mod kernels;
 pub(crate) mod matmul;
