@@ -338,18 +338,9 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32
     let mut dx = vec![0f32; s.batch * s.cin * p_in];
     if let Some(variant) = s.winograd(s.cout) {
         // dx = dOut, zero-padded by k - 1 - pad, convolved with W flipped in
-        // both axes and its channels swapped: `[cin, cout, kh, kw]`.
+        // both axes and its channels swapped.
         let (kh, kw) = (s.kh, s.kw);
-        let mut flipped = vec![0f32; weight.len()];
-        for (co, w_co) in weight.chunks_exact(k).enumerate() {
-            for (ci, g) in w_co.chunks_exact(kh * kw).enumerate() {
-                let f = &mut flipped[(ci * s.cout + co) * kh * kw..][..kh * kw];
-                for (i, v) in g.iter().enumerate() {
-                    f[kh * kw - 1 - i] = *v;
-                }
-            }
-        }
-        let u = WinogradWeights::new(variant, &flipped, s.cin, s.cout);
+        let u = WinogradWeights::input_gradient(variant, weight, s.cout, s.cin);
         let pad = (kh - 1 - s.pad_top, kw - 1 - s.pad_left);
         let grads = grad.chunks_exact(s.cout * p_out);
         for (g, d) in grads.zip(dx.chunks_exact_mut(s.cin * p_in)) {

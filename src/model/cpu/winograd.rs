@@ -143,14 +143,30 @@ impl WinogradWeights {
     /// # Panics
     /// If `w` does not hold `cout * cin * k * k` values.
     pub(crate) fn new(variant: Variant, w: &[f32], cout: usize, cin: usize) -> Self {
+        Self::build(variant, w, cout, cin, false)
+    }
+
+    /// The conv whose output is the input gradient of the stride-1 conv `w`
+    /// (`[cout, cin, k, k]`): `w` flipped in both axes with its channel axes
+    /// swapped, a `cout → cin` conv, read from `w` in place.
+    ///
+    /// # Panics
+    /// If `w` does not hold `cout * cin * k * k` values.
+    pub(crate) fn input_gradient(variant: Variant, w: &[f32], cout: usize, cin: usize) -> Self {
+        Self::build(variant, w, cin, cout, true)
+    }
+
+    /// `w` holds the filters `[cout, cin, k, k]`, or with `flip` the original
+    /// conv's `[cin, cout, k, k]` whose flipped filters these are.
+    fn build(variant: Variant, w: &[f32], cout: usize, cin: usize, flip: bool) -> Self {
         let u = match variant {
             Variant::Conv3F4 => {
                 assert_len("winograd", "3x3 weight", w.len(), cout * cin * 9);
-                transform_weights(w, cout, cin, 3, 1, f4_filter)
+                transform_weights(w, cout, cin, 3, 1, flip, f4_filter)
             }
             Variant::Conv7F3 => {
                 assert_len("winograd", "7x7 weight", w.len(), cout * cin * 49);
-                transform_weights(w, cout, cin, 7, 3, f3_filter)
+                transform_weights(w, cout, cin, 7, 3, flip, f3_filter)
             }
         };
         Self {
@@ -218,28 +234,38 @@ const RECENT_CAPACITY: usize = 24;
 /// final one to f32. Layout `[ξ][b][cout][a][ci]`.
 ///
 /// Each output channel's transforms are computed in parallel into a small
-/// buffer `[ξ][b][a][ci]` (cache-resident), then copied into place row by row.
-/// ~25 ms for a whole generator on 2 threads, hence [`WinogradWeights::recent_or_new`].
+/// buffer `[ξ][b][a][ci]` (cache-resident), then copied into its rows of `U`
+/// (one per `(ξ, b)`), so no second full-size copy exists: in training a VGG
+/// layer's transform (38 MB at 512 channels) is built at the step's memory peak.
 fn transform_weights<const N: usize>(
     w: &[f32],
     cout: usize,
     cin: usize,
     k: usize,
     pieces: usize,
+    flip: bool,
     filter: fn(f64, f64, f64) -> [f64; N],
 ) -> Vec<f32> {
     let kk = pieces * cin;
-    let per_cout: Vec<Vec<f32>> = (0..cout)
-        .into_par_iter()
-        .map(|co| {
-            let mut t = vec![0f32; N * N * pieces * kk];
+    let kk2 = k * k;
+    let mut u = vec![0f32; N * N * pieces * cout * kk];
+    let dst = SendPtr::new(&mut u);
+    (0..cout).into_par_iter().for_each_init(
+        || vec![0f32; N * N * pieces * kk],
+        |t, co| {
             for ci in 0..cin {
-                let g = &w[(co * cin + ci) * k * k..][..k * k];
+                // Filter (co, ci), or (ci, co) of the original conv flipped.
+                let g = match flip {
+                    false => &w[(co * cin + ci) * kk2..][..kk2],
+                    true => &w[(ci * cout + co) * kk2..][..kk2],
+                };
                 let tap = |y: usize, x: usize| {
-                    if y < k && x < k {
-                        f64::from(g[y * k + x])
-                    } else {
+                    if y >= k || x >= k {
                         0.0
+                    } else if flip {
+                        f64::from(g[kk2 - 1 - (y * k + x)])
+                    } else {
+                        f64::from(g[y * k + x])
                     }
                 };
                 for a in 0..pieces {
@@ -259,15 +285,14 @@ fn transform_weights<const N: usize>(
                     }
                 }
             }
-            t
-        })
-        .collect();
-    let mut u = vec![0f32; N * N * pieces * cout * kk];
-    for (co, t) in per_cout.iter().enumerate() {
-        for (xb, src) in t.chunks_exact(kk.max(1)).enumerate() {
-            u[(xb * cout + co) * kk..][..kk].copy_from_slice(src);
-        }
-    }
+            for (xb, src) in t.chunks_exact(kk.max(1)).enumerate() {
+                // SAFETY: row `(xb, co)` of `U` is written by this output
+                // channel's task only (each `co` runs once); bounds are checked.
+                let row = unsafe { dst.slice_mut((xb * cout + co) * kk, kk) };
+                row.copy_from_slice(src);
+            }
+        },
+    );
     u
 }
 
