@@ -339,6 +339,37 @@ fn lone_leaky_relu_matches_burn() {
     assert!(max_rel_diff(g1, g2) < 1e-6);
 }
 
+/// VGG's ReLU (the LeakyReLU op with slope 0, whose node keeps its output) against
+/// Burn's ReLU, values and gradient, with inputs of exactly 0 among them (their
+/// gradient is 0, as in PyTorch).
+#[test]
+fn relu_from_its_output_matches_burn() {
+    let dev = Device::flex().autodiff();
+    let x0 = Tensor::<4>::random([2, 3, 5, 7], Distribution::Normal(0.0, 1.0), &dev);
+    // Every third value exactly 0.
+    let x0 = x0.clone().mask_fill(
+        Tensor::<1, burn::tensor::Int>::arange(0..210, &dev)
+            .remainder_scalar(3)
+            .equal_elem(0)
+            .reshape([2, 3, 5, 7]),
+        0.0,
+    );
+    let r = Tensor::<4>::random([2, 3, 5, 7], Distribution::Normal(0.0, 1.0), &dev);
+    let run = |fast: bool| {
+        let x = x0.clone().detach().require_grad();
+        let y = if fast {
+            photo2anime::model::fast_norm::relu_act(x.clone())
+        } else {
+            burn::tensor::activation::relu(x.clone())
+        };
+        let grads = (y.clone() * r.clone()).sum().backward();
+        (y.detach(), x.grad(&grads).unwrap())
+    };
+    let ((y1, g1), (y2, g2)) = (run(true), run(false));
+    assert!(max_rel_diff(y1, y2) < 1e-6, "relu values");
+    assert!(max_rel_diff(g1, g2) < 1e-6, "relu gradient");
+}
+
 /// Strided views reach the CPU kernels as copies in logical order
 /// (`model::cpu::flex::flex_values`), never as their raw buffers or as an empty
 /// vector: a transposed input through the conv and the norm, forward and backward.

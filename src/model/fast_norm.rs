@@ -10,7 +10,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::activation::leaky_relu;
+use burn::tensor::activation::{leaky_relu, relu};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use super::cpu::flex::{flex_tensor, flex_values};
@@ -45,9 +45,10 @@ pub(crate) trait NormKernels: Backend {
         slope: f32,
     ) -> [FloatTensor<Self>; 3];
 
-    /// `dx` of [`FastNormBackend::fast_leaky_relu`] for the output gradient `dy`.
+    /// `dx` of [`FastNormBackend::fast_leaky_relu`] for the output gradient `dy`,
+    /// from the op's output `y` (see [`norm::leaky_relu_backward`]).
     fn leaky_relu_backward(
-        x: FloatTensor<Self>,
+        y: FloatTensor<Self>,
         dy: FloatTensor<Self>,
         slope: f32,
     ) -> FloatTensor<Self>;
@@ -119,31 +120,33 @@ impl NormKernels for Flex {
         ]
     }
 
-    fn leaky_relu_backward(x: FlexTensor, dy: FlexTensor, slope: f32) -> FlexTensor {
-        let dx = norm::leaky_relu_backward(&flex_values(&x), &flex_values(&dy), slope);
-        FlexTensor::from_data(TensorData::new(dx, x.shape()))
+    fn leaky_relu_backward(y: FlexTensor, dy: FlexTensor, slope: f32) -> FlexTensor {
+        let dx = norm::leaky_relu_backward(&flex_values(&y), &flex_values(&dy), slope);
+        FlexTensor::from_data(TensorData::new(dx, y.shape()))
     }
 }
 
-/// The autodiff node of the lone LeakyReLU: keeps `x` for the sign.
+/// The autodiff node of the lone LeakyReLU / ReLU: keeps the *output* for the
+/// sign. The next layer (a conv) keeps that same tensor for its own backward,
+/// so the input, a conv's output, is freed after the forward: Burn's ReLU keeps
+/// its input, and VGG's conv outputs were ~290 MB of a batch-4 step's peak.
 #[derive(Debug)]
 struct LeakyReluNode;
 
 impl<B: Backend + NormKernels> Backward<B, 1> for LeakyReluNode {
-    type State = (NodeId, f32);
+    type State = (FloatTensor<B>, f32);
 
     fn backward(
         self,
         ops: Ops<Self::State, 1>,
         grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
+        _checkpointer: &mut Checkpointer,
     ) {
         let dy = grads.consume::<B>(&ops.node);
-        let (x_id, slope) = ops.state;
+        let (y, slope) = ops.state;
         let [parent] = ops.parents;
         if let Some(node) = parent {
-            let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_id);
-            grads.register::<B>(node.id, B::leaky_relu_backward(x, dy, slope));
+            grads.register::<B>(node.id, B::leaky_relu_backward(y, dy, slope));
         }
     }
 }
@@ -216,16 +219,22 @@ impl<B: Backend + FastNormBackend + NormKernels, C: CheckpointStrategy> FastNorm
     }
 
     fn fast_leaky_relu(x: FloatTensor<Self>, slope: f32) -> FloatTensor<Self> {
+        // ReLU by the inner backend's own op: Flex rewrites a buffer nobody else
+        // holds in place, and neither this node nor anything else needs the input.
+        let forward = |x| match slope == 0.0 {
+            true => B::relu(x),
+            false => B::fast_leaky_relu(x, slope),
+        };
         match LeakyReluNode
             .prepare::<C>([x.node()])
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(mut prep) => {
-                let x_id = prep.checkpoint(&x);
-                prep.finish((x_id, slope), B::fast_leaky_relu(x.into_primitive(), slope))
+            OpsKind::Tracked(prep) => {
+                let y = forward(x.into_primitive());
+                prep.finish((y.clone(), slope), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::fast_leaky_relu(x.into_primitive(), slope)),
+            OpsKind::UnTracked(prep) => prep.finish(forward(x.into_primitive())),
         }
     }
 }
@@ -239,6 +248,15 @@ pub fn leaky_relu_act(x: Tensor<4>, slope: f64) -> Tensor<4> {
         x.into_dispatch(),
         slope as f32,
     ))
+}
+
+/// ReLU: [`leaky_relu_act`] with slope 0 on Flex (its node keeps the output, not
+/// the input), `burn::tensor::activation::relu` elsewhere.
+pub fn relu_act(x: Tensor<4>) -> Tensor<4> {
+    if !uses_cpu_kernels(&x.device(), x.dtype()) {
+        return relu(x);
+    }
+    leaky_relu_act(x, 0.0)
 }
 
 /// Whether [`layer_norm_act`] takes the CPU kernels for this device.

@@ -9,13 +9,12 @@ use std::path::PathBuf;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::fast_conv;
+use super::{fast_conv, fast_norm};
 
 /// Conv widths up to conv4_4; `0` marks a 2x2 max-pool.
 const PLAN: [usize; 15] = [
@@ -116,7 +115,7 @@ impl Vgg19 {
             } else {
                 y = fast_conv::forward(&self.convs[conv], y);
                 if conv != last {
-                    y = relu(y);
+                    y = fast_norm::relu_act(y);
                 }
                 conv += 1;
             }

@@ -184,7 +184,8 @@ pub(crate) fn backward(
     (dx, dgamma, dbeta)
 }
 
-/// LeakyReLU(`slope`) on its own (the discriminator's unnormalised stages), any shape.
+/// LeakyReLU(`slope`) on its own (the discriminator's unnormalised stages; VGG's
+/// ReLUs with slope 0), any shape.
 pub(crate) fn leaky_relu(x: &[f32], slope: f32) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
     y.par_chunks_mut(1 << 16)
@@ -197,18 +198,22 @@ pub(crate) fn leaky_relu(x: &[f32], slope: f32) -> Vec<f32> {
     y
 }
 
-/// Gradient of [`leaky_relu`]: `dy` where `x >= 0`, `slope * dy` elsewhere.
+/// Gradient of [`leaky_relu`] from its *output* `y`: `dy` where `y > 0`,
+/// `slope * dy` elsewhere (PyTorch's rule: an input of exactly 0 gets the slope).
+/// `y > 0` exactly when the input was, for any `slope >= 0`, so the autodiff
+/// node keeps the output, which the next layer keeps anyway, and the input can
+/// be freed.
 ///
 /// # Panics
-/// If `dy` and `x` differ in length (a shorter `dy` would silently leave zeros).
-pub(crate) fn leaky_relu_backward(x: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
-    assert_len("leaky_relu_backward", "dy", dy.len(), x.len());
-    let mut dx = vec![0f32; x.len()];
+/// If `dy` and `y` differ in length (a shorter `dy` would silently leave zeros).
+pub(crate) fn leaky_relu_backward(y: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
+    assert_len("leaky_relu_backward", "dy", dy.len(), y.len());
+    let mut dx = vec![0f32; y.len()];
     dx.par_chunks_mut(1 << 16)
-        .zip(x.par_chunks(1 << 16).zip(dy.par_chunks(1 << 16)))
-        .for_each(|(o, (xs, gs))| {
-            for ((o, &v), &d) in o.iter_mut().zip(xs).zip(gs) {
-                *o = if v >= 0.0 { d } else { d * slope };
+        .zip(y.par_chunks(1 << 16).zip(dy.par_chunks(1 << 16)))
+        .for_each(|(o, (ys, gs))| {
+            for ((o, &v), &d) in o.iter_mut().zip(ys).zip(gs) {
+                *o = if v > 0.0 { d } else { d * slope };
             }
         });
     dx
