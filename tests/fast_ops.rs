@@ -156,30 +156,6 @@ fn generator_7x7_and_1x1_and_unpadded() {
     check(case(3, 4, 12, 9, 3, 1, [(0, 0), (0, 0)]));
 }
 
-/// Stride-1 3x3 and 7x7 convs with ≥ 16 input channels run forward by
-/// Winograd, and with ≥ 16 output channels their input gradient too (zero
-/// padding `k - 1 - pad`, flipped kernel): VGG's convs, the generator's on its
-/// reflect-padded input (padding 0), partial 4x4 tiles at the edges.
-#[test]
-fn winograd_convs_and_input_gradients() {
-    check(Case {
-        bias: true,
-        weight_trainable: false,
-        ..case(16, 20, 19, 23, 3, 1, [(1, 1), (1, 1)])
-    });
-    check(case(24, 16, 14, 11, 3, 1, [(0, 0), (0, 0)]));
-    check(case(16, 17, 15, 18, 7, 1, [(0, 0), (0, 0)]));
-    check(Case {
-        bias: true,
-        ..case(17, 16, 10, 13, 7, 1, [(3, 3), (3, 3)])
-    });
-    // Only one of the two by Winograd: forward (cout < 16), input gradient (cin < 16).
-    check(case(16, 5, 9, 10, 3, 1, [(1, 1), (1, 1)]));
-    check(case(5, 16, 9, 10, 3, 1, [(1, 1), (1, 1)]));
-    // Padding that differs between top and left, and more at the bottom.
-    check(case(16, 16, 12, 9, 3, 1, [(2, 0), (0, 1)]));
-}
-
 /// The generator's depthwise 3x3 (groups = channels, with bias) on its
 /// reflect-padded input (padding 0), and with zero padding on uneven sides.
 #[test]

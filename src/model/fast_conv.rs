@@ -1,8 +1,8 @@
 //! The convolution every network here trains with: Burn's `conv2d` everywhere
 //! except on Flex (the CPU), where a backend extension runs the kernels of
-//! [`crate::model::cpu::conv`] (im2col + GEMM, Winograd for stride-1 3x3 / 7x7)
-//! and, for depthwise convs, [`crate::model::cpu::depthwise`], forward *and*
-//! backward, with its own autodiff node.
+//! [`crate::model::cpu::conv`] (im2col + GEMM) and, for depthwise convs,
+//! [`crate::model::cpu::depthwise`], forward *and* backward, with its own
+//! autodiff node.
 //!
 //! Why: Burn's default conv backward on Flex computes the weight gradient as a
 //! convolution whose kernel is the whole output gradient (GEMMs 9 columns wide)

@@ -14,15 +14,6 @@
 //! - input:    `dx[b] += col2im(Wᵀ · dOut[b][:, band])`, even bands then odd bands, so
 //!   no two workers ever add into the same input rows.
 //!
-//! Stride-1 3x3 and 7x7 convs with at least [`WINOGRAD_MIN_K`] input channels
-//! (VGG's, most of the discriminator's and generator's) run forward and input
-//! gradient by Winograd instead ([`super::winograd`], zero padding): 36 instead of
-//! 144 multiplies per 4x4 outputs of a 3x3. The input gradient of a stride-1
-//! conv is itself one: `dOut` zero-padded by `k - 1 - pad`, convolved with the
-//! kernel flipped and its channel axes swapped. The frozen VGG's three forward
-//! passes and one input-gradient pass per step were ~60% of a training step's
-//! multiply-adds.
-//!
 //! Each public kernel checks its slices' lengths against the [`ConvShape`] at
 //! entry (a wrong length panics there, in release builds too); the GEMMs check
 //! their extents again ([`super::matmul`]).
@@ -31,11 +22,6 @@ use rayon::prelude::*;
 
 use super::kernels::assert_len;
 use super::matmul::{SendPtr, View, gemm, gemm_shared};
-use super::winograd::{self, Variant, WinogradWeights};
-
-/// Fewest input channels (the GEMMs' K) for which the Winograd path pays: the
-/// generator's first conv (3 channels) stays on im2col.
-pub(crate) const WINOGRAD_MIN_K: usize = 16;
 
 /// Shape of one convolution (groups 1, dilation 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,21 +65,6 @@ thread_local! {
 }
 
 impl ConvShape {
-    /// The Winograd variant computing this conv (or its input gradient, whose
-    /// GEMMs' K is `cout`) when `channels` — that K — is large enough: stride 1,
-    /// a 3x3 or 7x7 kernel, padding inside the kernel.
-    fn winograd(&self, channels: usize) -> Option<Variant> {
-        let square = self.kh == self.kw && self.pad_top < self.kh && self.pad_left < self.kw;
-        if channels < WINOGRAD_MIN_K || !square || (self.sh, self.sw) != (1, 1) {
-            return None;
-        }
-        match self.kh {
-            3 => Some(Variant::Conv3F4),
-            7 => Some(Variant::Conv7F3),
-            _ => None,
-        }
-    }
-
     /// Rows of the im2col matrix: `cin * kh * kw`.
     pub(crate) fn k(&self) -> usize {
         self.cin * self.kh * self.kw
@@ -282,15 +253,6 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) ->
     // A longer bias would add into the next channel's (or image's) rows.
     assert_len("conv forward", "bias", bias.len(), s.cout);
     let mut out = vec![0f32; s.batch * s.cout * p_out];
-    if let Some(variant) = s.winograd(s.cin) {
-        let u = WinogradWeights::new(variant, weight, s.cout, s.cin);
-        let images = x.chunks_exact(s.cin * s.in_plane());
-        for (img, o) in images.zip(out.chunks_exact_mut(s.cout * p_out)) {
-            let pad = (s.pad_top, s.pad_left);
-            winograd::conv_zero_padded(img, (s.h, s.w), &u, bias, pad, o, (s.oh, s.ow));
-        }
-        return out;
-    }
     let dst = SendPtr::new(&mut out);
     s.bands().into_par_iter().for_each(|(b, r0, r1)| {
         let nb = (r1 - r0) * s.ow;
@@ -336,18 +298,6 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32
         s.batch * s.cout * p_out,
     );
     let mut dx = vec![0f32; s.batch * s.cin * p_in];
-    if let Some(variant) = s.winograd(s.cout) {
-        // dx = dOut, zero-padded by k - 1 - pad, convolved with W flipped in
-        // both axes and its channels swapped.
-        let (kh, kw) = (s.kh, s.kw);
-        let u = WinogradWeights::input_gradient(variant, weight, s.cout, s.cin);
-        let pad = (kh - 1 - s.pad_top, kw - 1 - s.pad_left);
-        let grads = grad.chunks_exact(s.cout * p_out);
-        for (g, d) in grads.zip(dx.chunks_exact_mut(s.cin * p_in)) {
-            winograd::conv_zero_padded(g, (s.oh, s.ow), &u, &[], pad, d, (s.h, s.w));
-        }
-        return dx;
-    }
     let dst = SendPtr::new(&mut dx);
     let bands = s.bands();
     let rows = s.band_rows();

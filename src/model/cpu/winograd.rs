@@ -143,30 +143,14 @@ impl WinogradWeights {
     /// # Panics
     /// If `w` does not hold `cout * cin * k * k` values.
     pub(crate) fn new(variant: Variant, w: &[f32], cout: usize, cin: usize) -> Self {
-        Self::build(variant, w, cout, cin, false)
-    }
-
-    /// The conv whose output is the input gradient of the stride-1 conv `w`
-    /// (`[cout, cin, k, k]`): `w` flipped in both axes with its channel axes
-    /// swapped, a `cout → cin` conv, read from `w` in place.
-    ///
-    /// # Panics
-    /// If `w` does not hold `cout * cin * k * k` values.
-    pub(crate) fn input_gradient(variant: Variant, w: &[f32], cout: usize, cin: usize) -> Self {
-        Self::build(variant, w, cin, cout, true)
-    }
-
-    /// `w` holds the filters `[cout, cin, k, k]`, or with `flip` the original
-    /// conv's `[cin, cout, k, k]` whose flipped filters these are.
-    fn build(variant: Variant, w: &[f32], cout: usize, cin: usize, flip: bool) -> Self {
         let u = match variant {
             Variant::Conv3F4 => {
                 assert_len("winograd", "3x3 weight", w.len(), cout * cin * 9);
-                transform_weights(w, cout, cin, 3, 1, flip, f4_filter)
+                transform_weights(w, cout, cin, 3, 1, f4_filter)
             }
             Variant::Conv7F3 => {
                 assert_len("winograd", "7x7 weight", w.len(), cout * cin * 49);
-                transform_weights(w, cout, cin, 7, 3, flip, f3_filter)
+                transform_weights(w, cout, cin, 7, 3, f3_filter)
             }
         };
         Self {
@@ -235,37 +219,28 @@ const RECENT_CAPACITY: usize = 24;
 ///
 /// Each output channel's transforms are computed in parallel into a small
 /// buffer `[ξ][b][a][ci]` (cache-resident), then copied into its rows of `U`
-/// (one per `(ξ, b)`), so no second full-size copy exists: in training a VGG
-/// layer's transform (38 MB at 512 channels) is built at the step's memory peak.
+/// (one per `(ξ, b)`), so no second full-size copy exists.
 fn transform_weights<const N: usize>(
     w: &[f32],
     cout: usize,
     cin: usize,
     k: usize,
     pieces: usize,
-    flip: bool,
     filter: fn(f64, f64, f64) -> [f64; N],
 ) -> Vec<f32> {
     let kk = pieces * cin;
-    let kk2 = k * k;
     let mut u = vec![0f32; N * N * pieces * cout * kk];
     let dst = SendPtr::new(&mut u);
     (0..cout).into_par_iter().for_each_init(
         || vec![0f32; N * N * pieces * kk],
         |t, co| {
             for ci in 0..cin {
-                // Filter (co, ci), or (ci, co) of the original conv flipped.
-                let g = match flip {
-                    false => &w[(co * cin + ci) * kk2..][..kk2],
-                    true => &w[(ci * cout + co) * kk2..][..kk2],
-                };
+                let g = &w[(co * cin + ci) * k * k..][..k * k];
                 let tap = |y: usize, x: usize| {
-                    if y >= k || x >= k {
-                        0.0
-                    } else if flip {
-                        f64::from(g[kk2 - 1 - (y * k + x)])
-                    } else {
+                    if y < k && x < k {
                         f64::from(g[y * k + x])
+                    } else {
+                        0.0
                     }
                 };
                 for a in 0..pieces {
@@ -350,97 +325,29 @@ fn per_lane<const I: usize, const O: usize>(
 pub(crate) fn conv_band(x: &Map, u: &WinogradWeights, oh: usize, rows: RowBand) -> Map {
     x.assert_valid("winograd");
     assert_len("winograd", "input channels", x.c, u.cin);
-    let mut out = Map::zeros(u.cout, oh, x.w);
-    let input = Input {
-        data: &x.data,
-        h: x.h,
-        w: x.w,
-        edge: Edge::Reflect(rows),
-    };
-    dispatch(input, u, &[], &mut out.data, (oh, x.w));
-    out
-}
-
-/// One image of a stride-1 conv with zero padding (the training convs: VGG's,
-/// the discriminator's, the generator's on its explicitly padded input, and
-/// their input gradients): `x` `[cin, h, w]` → `out` `[cout, oh, ow]` plus
-/// `bias[co]` (an empty `bias` adds nothing). `pad = (top, left)` zero rows and
-/// columns come before the input; past its end it is zeros as far as the `oh` x
-/// `ow` outputs read.
-///
-/// # Panics
-/// If a slice's length disagrees with the shapes.
-pub(crate) fn conv_zero_padded(
-    x: &[f32],
-    (h, w): (usize, usize),
-    u: &WinogradWeights,
-    bias: &[f32],
-    (top, left): (usize, usize),
-    out: &mut [f32],
-    (oh, ow): (usize, usize),
-) {
-    assert_len("winograd", "input", x.len(), u.cin * h * w);
-    assert_len("winograd", "output", out.len(), u.cout * oh * ow);
-    if !bias.is_empty() {
-        assert_len("winograd", "bias", bias.len(), u.cout);
-    }
-    let input = Input {
-        data: x,
-        h,
-        w,
-        edge: Edge::Zeros { top, left },
-    };
-    dispatch(input, u, bias, out, (oh, ow));
-}
-
-/// A conv's input planes `[cin, h, w]` and what lies outside them.
-#[derive(Clone, Copy)]
-struct Input<'a> {
-    data: &'a [f32],
-    h: usize,
-    w: usize,
-    edge: Edge,
-}
-
-/// The padding around an [`Input`].
-#[derive(Clone, Copy)]
-enum Edge {
-    /// Reflect padding by `k / 2` at the whole map's edges; the data holds the
-    /// rows the [`RowBand`] says.
-    Reflect(RowBand),
-    /// `top` zero rows and `left` zero columns before the data, zeros after it.
-    Zeros { top: usize, left: usize },
-}
-
-fn dispatch(x: Input, u: &WinogradWeights, bias: &[f32], out: &mut [f32], size: (usize, usize)) {
     match u.variant {
-        Variant::Conv3F4 => run::<4, 6, 1, 1>(x, u, bias, out, size, 3, f4_input, f4_output),
-        Variant::Conv7F3 => run::<3, 5, 3, 4>(x, u, bias, out, size, 7, f3_input, f3_output),
+        Variant::Conv3F4 => run::<4, 6, 1, 1>(x, u, oh, rows, 3, f4_input, f4_output),
+        Variant::Conv7F3 => run::<3, 5, 3, 4>(x, u, oh, rows, 7, f3_input, f3_output),
     }
 }
 
 /// The convolution with `M x M` output tiles, `N x N` patches and `PS x PS`
 /// pieces of a `k x k` kernel, `R` tile rows per block: the `R + PS - 1` input
 /// tile rows they read are transformed once (with one tile row per block, the
-/// 7x7's three piece rows transformed each input row three times). Writes every
-/// value of `out` `[cout, oh, ow]`.
-#[allow(clippy::too_many_arguments)]
+/// 7x7's three piece rows transformed each input row three times).
 fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
-    x: Input,
+    x: &Map,
     u: &WinogradWeights,
-    bias: &[f32],
-    out: &mut [f32],
-    (oh, ow): (usize, usize),
+    oh: usize,
+    rows: RowBand,
     k: usize,
     input_taps: impl Fn([f32; N]) -> [f32; N] + Sync,
     output_taps: impl Fn([f32; N]) -> [f32; M] + Sync,
-) {
-    let (cin, cout) = (u.cin, u.cout);
-    let (pad_top, pad_left) = match x.edge {
-        Edge::Reflect(_) => (k / 2, k / 2),
-        Edge::Zeros { top, left } => (top, left),
-    };
+) -> Map {
+    let (cin, cout, ow) = (u.cin, u.cout, x.w);
+    let pad = k / 2;
     let kk = PS * cin;
+    let mut out = Map::zeros(cout, oh, ow);
     let (th, tw) = (oh.div_ceil(M), ow.div_ceil(M));
     // Blocks: R tile rows x runs of up to TILES tiles, of about equal length.
     let per_row = tw.div_ceil(TILES);
@@ -449,8 +356,8 @@ fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
         .collect();
     // Input tile rows a block transforms.
     let rows_in = R + PS - 1;
-    let plane = x.h * x.w;
-    let dst = SendPtr::new(out);
+    let plane = x.plane();
+    let dst = SendPtr::new(&mut out.data);
     blocks.into_par_iter().for_each(|(ty0, tx0, tx1)| {
         SCRATCH.with_borrow_mut(|sc| {
             let nt = tx1 - tx0;
@@ -467,45 +374,29 @@ fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
             sc.rows.resize(N * width, 0.0);
             sc.vert.resize(N * width, 0.0);
             sc.a.resize(M * N * ntp, 0.0);
-            // Padded columns M tx0 .. M tx0 + width are input columns - pad_left,
+            // Padded columns M tx0 .. M tx0 + width are input columns - pad,
             // reflected at the map's edges (past the right edge + pad they only
-            // feed outputs that do not exist; `reflect` keeps them in the map)
-            // or zeros.
-            let c0 = (M * tx0) as isize - pad_left as isize;
+            // feed outputs that do not exist; `reflect` keeps them in the map).
+            let c0 = (M * tx0) as isize - pad as isize;
             let lo = (-c0).clamp(0, width as isize) as usize;
             let hi = (x.w as isize - c0).clamp(lo as isize, width as isize) as usize;
             let start = (c0 + lo as isize) as usize;
             for a in 0..rows_in {
-                // Input tile row ty0 + a: padded rows M (ty0 + a) .. + N; `None`
-                // is a zero row. Rows past the last output's last tap (oh - 1 + k - 1)
-                // only feed outputs that do not exist: with reflect padding, read a
-                // row the band holds instead.
-                let r: [Option<usize>; N] = std::array::from_fn(|i| {
-                    let padded = M * (ty0 + a) + i;
-                    match x.edge {
-                        Edge::Reflect(rows) => Some(rows.local(
-                            (rows.out_row0 + padded.min(oh + k - 2)) as isize - pad_top as isize,
-                            x.h,
-                        )),
-                        Edge::Zeros { top, .. } => padded.checked_sub(top).filter(|&r| r < x.h),
-                    }
+                // Input tile row ty0 + a: padded rows M (ty0 + a) .. + N. Rows past the
+                // last output's last tap (oh - 1 + k - 1) only feed outputs that do
+                // not exist: read a row the band holds instead.
+                let r: [usize; N] = std::array::from_fn(|i| {
+                    let padded = (M * (ty0 + a) + i).min(oh + k - 2);
+                    rows.local((rows.out_row0 + padded) as isize - pad as isize, x.h)
                 });
                 for ci in 0..cin {
                     let p = &x.data[ci * plane..(ci + 1) * plane];
                     for (j, &ri) in r.iter().enumerate() {
-                        match ri {
-                            None => sc.seg.fill(0.0),
-                            Some(ri) => {
-                                let row = &p[ri * x.w..(ri + 1) * x.w];
-                                // Columns inside the map as one copy; the edges one by one.
-                                sc.seg[lo..hi].copy_from_slice(&row[start..start + hi - lo]);
-                                for q in (0..lo).chain(hi..width) {
-                                    sc.seg[q] = match x.edge {
-                                        Edge::Reflect(_) => row[reflect(c0 + q as isize, x.w)],
-                                        Edge::Zeros { .. } => 0.0,
-                                    };
-                                }
-                            }
+                        let row = &p[ri * x.w..(ri + 1) * x.w];
+                        // Columns inside the map as one copy; reflected edges one by one.
+                        sc.seg[lo..hi].copy_from_slice(&row[start..start + hi - lo]);
+                        for q in (0..lo).chain(hi..width) {
+                            sc.seg[q] = row[reflect(c0 + q as isize, x.w)];
                         }
                         // Column phases: rows[j][ph][t] = seg[M t + ph].
                         let dst = &mut sc.rows[j * width..(j + 1) * width];
@@ -564,7 +455,6 @@ fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
                 let ox0 = M * tx0;
                 let n = (M * nt).min(ow - ox0);
                 for co in 0..cout {
-                    let b = bias.get(co).copied().unwrap_or(0.0);
                     for c in 0..N {
                         for t in (0..ntp).step_by(LANES) {
                             let d = std::array::from_fn(|i| {
@@ -592,12 +482,12 @@ fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
                             if px.len() >= M * LANES {
                                 for (l, cols) in px.chunks_exact_mut(M).take(LANES).enumerate() {
                                     for (ph, v) in cols.iter_mut().enumerate() {
-                                        *v = y[ph][l] + b;
+                                        *v = y[ph][l];
                                     }
                                 }
                             } else {
                                 for (i, v) in px.iter_mut().enumerate() {
-                                    *v = y[i % M][i / M] + b;
+                                    *v = y[i % M][i / M];
                                 }
                             }
                         }
@@ -606,6 +496,7 @@ fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
             }
         })
     });
+    out
 }
 
 #[cfg(test)]
@@ -701,71 +592,6 @@ mod tests {
         ];
         // Output rows 5..12 from input rows 2..15 only.
         check(7, &sizes, [5, 12, 2, 15]);
-    }
-
-    /// The zero-padded mode (training convs and their input gradients) against
-    /// the convolution's definition, a direct loop: paddings from none to
-    /// `k - 1` (an input gradient's), different on top and left, outputs that
-    /// end before or after the input, partial tiles, a bias.
-    #[test]
-    fn zero_padded_mode_equals_the_direct_convolution() {
-        // (k, cin, cout, h, w, top, left, oh, ow)
-        let cases = [
-            (3, 5, 4, 9, 11, 1, 1, 9, 11),
-            (3, 6, 3, 13, 10, 0, 0, 11, 8),
-            (3, 4, 5, 7, 9, 2, 2, 9, 11),
-            (3, 3, 2, 10, 70, 2, 0, 10, 69),
-            (7, 4, 3, 12, 13, 0, 0, 6, 7),
-            (7, 3, 5, 6, 9, 6, 6, 12, 15),
-            (7, 5, 2, 11, 8, 3, 1, 11, 8),
-        ];
-        for (k, cin, cout, h, w, top, left, oh, ow) in cases {
-            let x = map(cin, h, w);
-            let wt: Vec<f32> = (0..cout * cin * k * k)
-                .map(|i| (i as f32 * 0.23).cos())
-                .collect();
-            let bias: Vec<f32> = (0..cout).map(|i| i as f32 - 1.5).collect();
-            let mut want = vec![0f32; cout * oh * ow];
-            for co in 0..cout {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let mut acc = f64::from(bias[co]);
-                        for ci in 0..cin {
-                            for ky in 0..k {
-                                for kx in 0..k {
-                                    let (iy, ix) = (oy + ky, ox + kx);
-                                    let (Some(iy), Some(ix)) =
-                                        (iy.checked_sub(top), ix.checked_sub(left))
-                                    else {
-                                        continue;
-                                    };
-                                    if iy < h && ix < w {
-                                        acc += f64::from(wt[((co * cin + ci) * k + ky) * k + kx])
-                                            * f64::from(x.data[(ci * h + iy) * w + ix]);
-                                    }
-                                }
-                            }
-                        }
-                        want[(co * oh + oy) * ow + ox] = acc as f32;
-                    }
-                }
-            }
-            let variant = if k == 3 {
-                Variant::Conv3F4
-            } else {
-                Variant::Conv7F3
-            };
-            let u = WinogradWeights::new(variant, &wt, cout, cin);
-            // Garbage first: every output must be written.
-            let mut got = vec![f32::NAN; cout * oh * ow];
-            conv_zero_padded(&x.data, (h, w), &u, &bias, (top, left), &mut got, (oh, ow));
-            let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-            let d = max_diff(&got, &want);
-            assert!(
-                d < 1e-5 * scale,
-                "{k}x{k} {cin}->{cout} {h}x{w} pad ({top}, {left}) -> {oh}x{ow}: {d} at scale {scale}"
-            );
-        }
     }
 
     /// The same weights give the same transform without rebuilding it; a weight
