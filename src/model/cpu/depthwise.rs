@@ -49,6 +49,30 @@ fn taps(
     })
 }
 
+/// `f(w[ky][kx], output range, input range)` for every tap and output row of one
+/// plane: the output pixels `out` read the input pixels `inp` at that tap (the
+/// forward adds `w · x[inp]` into `out`, the input gradient `w · dOut[out]`
+/// into `inp`).
+fn for_each_row(
+    s: &ConvShape,
+    w: &[f32],
+    mut f: impl FnMut(f32, std::ops::Range<usize>, std::ops::Range<usize>),
+) {
+    for ky in 0..s.kh {
+        for kx in 0..s.kw {
+            let wv = w[ky * s.kw + kx];
+            for (oy, iy, lo, hi, ix0) in taps(s, ky, kx) {
+                let n = hi - lo;
+                f(
+                    wv,
+                    oy * s.ow + lo..oy * s.ow + hi,
+                    iy * s.w + ix0..iy * s.w + ix0 + n,
+                );
+            }
+        }
+    }
+}
+
 /// Forward: `x` `[batch, c, h, w]`, `weight` `[c, 1, kh, kw]`, `bias` `[c]` →
 /// `[batch, c, oh, ow]`.
 ///
@@ -67,16 +91,10 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) ->
             let c = plane % s.cout;
             o.fill(bias[c]);
             let w = &weight[c * k..(c + 1) * k];
-            for ky in 0..s.kh {
-                for kx in 0..s.kw {
-                    let wv = w[ky * s.kw + kx];
-                    for (oy, iy, lo, hi, ix0) in taps(s, ky, kx) {
-                        let dst = &mut o[oy * s.ow + lo..oy * s.ow + hi];
-                        let src = &xp[iy * s.w + ix0..][..hi - lo];
-                        dst.iter_mut().zip(src).for_each(|(d, v)| *d += wv * v);
-                    }
-                }
-            }
+            for_each_row(s, w, |wv, out, inp| {
+                let dst = &mut o[out];
+                dst.iter_mut().zip(&xp[inp]).for_each(|(d, v)| *d += wv * v);
+            });
         });
     out
 }
@@ -102,16 +120,10 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32
         .for_each(|(plane, (d, g))| {
             let c = plane % s.cout;
             let w = &weight[c * k..(c + 1) * k];
-            for ky in 0..s.kh {
-                for kx in 0..s.kw {
-                    let wv = w[ky * s.kw + kx];
-                    for (oy, iy, lo, hi, ix0) in taps(s, ky, kx) {
-                        let dst = &mut d[iy * s.w + ix0..][..hi - lo];
-                        let src = &g[oy * s.ow + lo..oy * s.ow + hi];
-                        dst.iter_mut().zip(src).for_each(|(d, v)| *d += wv * v);
-                    }
-                }
-            }
+            for_each_row(s, w, |wv, out, inp| {
+                let dst = &mut d[inp];
+                dst.iter_mut().zip(&g[out]).for_each(|(d, v)| *d += wv * v);
+            });
         });
     dx
 }
