@@ -6,9 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use burn::tensor::activation::leaky_relu;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Device, Distribution, Tensor};
-use photo2anime::model::fast_conv::{conv2d, uses_cpu_kernels};
+use photo2anime::model::fast_conv::{conv2d, conv2d_reflect, uses_cpu_kernels};
 use photo2anime::model::fast_norm::{layer_norm_act, layer_norm_ops};
 
 /// Largest difference relative to `b`'s scale; NaN when either side holds a NaN
@@ -35,6 +35,8 @@ struct Case {
     bias: bool,
     weight_trainable: bool,
     groups: usize,
+    /// Reflect padding (`conv2d_reflect`, against Burn's reflect `pad` then its conv).
+    reflect: bool,
 }
 
 fn check(c: Case) {
@@ -67,10 +69,19 @@ fn check(c: Case) {
             w.clone().detach()
         };
         let b = c.bias.then(|| b.clone().detach().require_grad());
-        let y = if fast {
-            conv2d(x.clone(), w.clone(), b.clone(), options.clone())
-        } else {
-            burn::tensor::module::conv2d(x.clone(), w.clone(), b.clone(), options.clone())
+        let y = match (fast, c.reflect) {
+            (true, false) => conv2d(x.clone(), w.clone(), b.clone(), options.clone()),
+            (true, true) => conv2d_reflect(x.clone(), w.clone(), b.clone(), options.clone()),
+            (false, false) => {
+                burn::tensor::module::conv2d(x.clone(), w.clone(), b.clone(), options.clone())
+            }
+            (false, true) => {
+                let [(t, bottom), (l, r)] = c.padding;
+                let padded = x.clone().pad((l, r, t, bottom), PadMode::Reflect);
+                let valid =
+                    ConvOptions::new_with_padding([c.stride; 2], [(0, 0); 2], [1, 1], c.groups);
+                burn::tensor::module::conv2d(padded, w.clone(), b.clone(), valid)
+            }
         };
         let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &Device::flex());
         (y, x, w, b, r)
@@ -122,6 +133,7 @@ fn case(
         bias: false,
         weight_trainable: true,
         groups: 1,
+        reflect: false,
     }
 }
 
@@ -181,6 +193,32 @@ fn depthwise_convs() {
         groups: 4,
         ..case(4, 4, 7, 9, 3, 1, [(2, 0), (0, 1)])
     });
+}
+
+/// The generator's reflect-padded convs, read through mirrored indices (no
+/// padded copy), against Burn's reflect `pad` followed by its conv: 3x3 and 7x7
+/// stride 1, the stride-2 right/bottom padding on even and odd sides, the
+/// depthwise 3x3, and inputs only one pixel wider than the padding.
+#[test]
+fn reflect_padded_convs_match_burns_pad_then_conv() {
+    let reflect = |c: Case| Case { reflect: true, ..c };
+    // Enough rows of 50 for several bands, so both input-gradient parities run.
+    check(reflect(Case {
+        batch: 3,
+        bias: true,
+        ..case(5, 7, 40, 50, 3, 1, [(1, 1), (1, 1)])
+    }));
+    check(reflect(case(3, 5, 13, 15, 7, 1, [(3, 3), (3, 3)])));
+    check(reflect(case(4, 4, 16, 21, 3, 2, [(0, 1), (0, 1)])));
+    check(reflect(case(4, 6, 17, 9, 3, 2, [(0, 1), (0, 1)])));
+    check(reflect(Case {
+        bias: true,
+        groups: 6,
+        batch: 3,
+        ..case(6, 6, 13, 17, 3, 1, [(1, 1), (1, 1)])
+    }));
+    check(reflect(case(3, 4, 2, 2, 3, 1, [(1, 1), (1, 1)])));
+    check(reflect(case(2, 3, 4, 5, 7, 1, [(3, 3), (3, 3)])));
 }
 
 /// `conv2d` routes only plain and autodiff Flex with groups 1 (or depthwise,
@@ -350,6 +388,83 @@ fn relu_from_its_output_matches_burn() {
     let ((y1, g1), (y2, g2)) = (run(true), run(false));
     assert!(max_rel_diff(y1, y2) < 1e-6, "relu values");
     assert!(max_rel_diff(g1, g2) < 1e-6, "relu gradient");
+}
+
+/// VGG's 2x2 max pool (its node finds each window's maximum again from the
+/// input) against Burn's `max_pool2d`, values and gradient, on even and odd
+/// sides and after a ReLU (windows of equal zeros: the first one gets the
+/// gradient, as in Burn and PyTorch).
+#[test]
+fn max_pool_matches_burn() {
+    use burn::tensor::module::max_pool2d;
+    use burn::tensor::ops::MaxPoolOptions;
+    use photo2anime::model::fast_pool::max_pool2x2;
+    let dev = Device::flex().autodiff();
+    for (dims, relu) in [
+        ([2, 3, 8, 10], false),
+        ([1, 4, 9, 7], false),
+        ([2, 2, 12, 6], true),
+    ] {
+        let x0 = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &dev);
+        let x0 = if relu {
+            burn::tensor::activation::relu(x0)
+        } else {
+            x0
+        };
+        let [b, c, h, w] = dims;
+        let r = Tensor::<4>::random([b, c, h / 2, w / 2], Distribution::Normal(0.0, 1.0), &dev);
+        let run = |fast: bool| {
+            let x = x0.clone().detach().require_grad();
+            let y = if fast {
+                max_pool2x2(x.clone())
+            } else {
+                max_pool2d(x.clone(), MaxPoolOptions::new([2, 2]))
+            };
+            let grads = (y.clone() * r.clone()).sum().backward();
+            (y.detach(), x.grad(&grads).unwrap())
+        };
+        let ((y1, g1), (y2, g2)) = (run(true), run(false));
+        assert_eq!(y1.dims(), y2.dims(), "{dims:?}");
+        assert!(max_rel_diff(y1, y2) == 0.0, "{dims:?}: pooled values");
+        assert!(max_rel_diff(g1, g2) == 0.0, "{dims:?}: pool gradient");
+    }
+}
+
+/// Training's bilinear upsampling on Flex (direct taps, `model::fast_upsample`)
+/// against Burn's own `interpolate` and its backward on Flex, in both corner
+/// modes, x2 and to odd sizes, values and input gradient.
+#[test]
+fn training_upsample_matches_burns_interpolate() {
+    use burn::tensor::module::interpolate;
+    use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+    use photo2anime::model::upsample::upsample_bilinear;
+    let dev = Device::flex().autodiff();
+    let x0 = Tensor::<4>::random([2, 3, 7, 10], Distribution::Normal(0.0, 1.0), &dev);
+    for (out, align) in [
+        ([14, 20], true),
+        ([15, 21], true),
+        ([14, 20], false),
+        ([9, 31], false),
+    ] {
+        let r = Tensor::<4>::random([2, 3, out[0], out[1]], Distribution::Normal(0.0, 1.0), &dev);
+        let run = |fast: bool| {
+            let x = x0.clone().detach().require_grad();
+            let y = if fast {
+                upsample_bilinear(x.clone(), out, align)
+            } else {
+                let options = InterpolateOptions::new(InterpolateMode::Bilinear)
+                    .with_output_size(out)
+                    .with_align_corners(align);
+                interpolate(x.clone(), options)
+            };
+            let grads = (y.clone() * r.clone()).sum().backward();
+            (y.detach(), x.grad(&grads).unwrap())
+        };
+        let ((y1, g1), (y2, g2)) = (run(true), run(false));
+        let (dy, dg) = (max_rel_diff(y1, y2), max_rel_diff(g1, g2));
+        assert!(dy < 1e-5, "{out:?} align {align}: values differ by {dy}");
+        assert!(dg < 1e-5, "{out:?} align {align}: gradients differ by {dg}");
+    }
 }
 
 /// Strided views reach the CPU kernels as copies in logical order

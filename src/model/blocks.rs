@@ -6,7 +6,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 
 use super::{fast_conv, fast_norm};
-use burn::tensor::ops::PadMode;
+use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Device, Distribution, Tensor};
 
 /// LeakyReLU slope used everywhere in AnimeGANv2.
@@ -113,6 +113,25 @@ impl Padding {
         };
         x.pad((self.left, self.right, self.top, self.bottom), mode)
     }
+
+    /// `conv` (whose own padding is `Valid`) over `x` padded this way:
+    /// `[B, cin, H, W]` -> `[B, cout, H', W']`. The padding goes into the conv
+    /// itself, so the CPU kernels read zeros or the reflection in place instead of
+    /// a padded copy (see [`fast_conv::conv2d_reflect`]).
+    pub fn conv(&self, conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+        if !matches!(conv.padding, PaddingConfig2d::Valid) {
+            return fast_conv::forward(conv, self.apply(x));
+        }
+        let padding = [(self.top, self.bottom), (self.left, self.right)];
+        let options =
+            ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+        let (weight, bias) = (conv.weight.val(), conv.bias.as_ref().map(|b| b.val()));
+        if self.reflect {
+            fast_conv::conv2d_reflect(x, weight, bias, options)
+        } else {
+            fast_conv::conv2d(x, weight, bias, options)
+        }
+    }
 }
 
 /// `ConvNormLReLU(cin, cout, k, s)`: pad, conv (no bias unless depthwise), GroupNorm(1, cout), LeakyReLU(0.2).
@@ -192,7 +211,7 @@ impl CnlSpec {
 impl ConvNormLReLU {
     /// `[B, cin, H, W]` -> `[B, cout, H', W']` (H' = H for stride 1, floor(H/2) for stride 2).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = fast_conv::forward(&self.conv, self.pad.apply(x));
+        let x = self.pad.conv(&self.conv, x);
         self.norm.forward_act(x, Some(LEAKY_SLOPE))
     }
 }
@@ -314,14 +333,14 @@ impl SpectralConv2d {
         let weight = self.normalized_weight();
         let stride = [self.stride, self.stride];
         let p = self.pad;
-        // Zero padding goes straight into the conv (asymmetric pairs allowed): no copy.
-        let (x, padding) = if p.reflect {
-            (p.apply(x), [(0, 0), (0, 0)])
+        // The padding goes straight into the conv (asymmetric pairs allowed): no copy.
+        let padding = [(p.top, p.bottom), (p.left, p.right)];
+        let options = ConvOptions::new_with_padding(stride, padding, [1, 1], 1);
+        if p.reflect {
+            fast_conv::conv2d_reflect(x, weight, None, options)
         } else {
-            (x, [(p.top, p.bottom), (p.left, p.right)])
-        };
-        let options = burn::tensor::ops::ConvOptions::new_with_padding(stride, padding, [1, 1], 1);
-        fast_conv::conv2d(x, weight, None, options)
+            fast_conv::conv2d(x, weight, None, options)
+        }
     }
 }
 

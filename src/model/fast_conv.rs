@@ -21,7 +21,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{DType, Device, Tensor};
 
 use super::cpu::conv::{self, ConvShape};
@@ -35,12 +35,14 @@ use super::cpu::flex::{flex_tensor, flex_values};
 /// [`conv2d`] only routes tensors of those backends here.
 #[backend_extension(Flex, Autodiff)]
 pub(crate) trait FastConvBackend: Backend {
-    /// `x` `[B, Cin, H, W]`, `weight` `[Cout, Cin, Kh, Kw]`, `bias` `[Cout]` → `[B, Cout, H', W']`.
+    /// `x` `[B, Cin, H, W]`, `weight` `[Cout, Cin, Kh, Kw]`, `bias` `[Cout]` → `[B, Cout, H', W']`,
+    /// padded as `options` says with zeros, or reflecting the edge when `reflect`.
     fn fast_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
+        reflect: bool,
     ) -> FloatTensor<Self>;
 }
 
@@ -52,6 +54,7 @@ pub(crate) trait ConvKernels: Backend {
         weight: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         options: ConvOptions<2>,
+        reflect: bool,
     ) -> FloatTensor<Self>;
 
     /// Gradient with respect to `weight` (`[Cout, Cin, Kh, Kw]`).
@@ -60,6 +63,7 @@ pub(crate) trait ConvKernels: Backend {
         weight: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         options: ConvOptions<2>,
+        reflect: bool,
     ) -> FloatTensor<Self>;
 
     /// Gradient with respect to `bias` (`[Cout]`).
@@ -68,11 +72,17 @@ pub(crate) trait ConvKernels: Backend {
         weight: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         options: ConvOptions<2>,
+        reflect: bool,
     ) -> FloatTensor<Self>;
 }
 
 /// The kernels' geometry for these operands.
-fn shape_of(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> ConvShape {
+fn shape_of(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    options: &ConvOptions<2>,
+    reflect: bool,
+) -> ConvShape {
     let [batch, cin, h, w] = x.shape().dims();
     let [cout, _, kh, kw] = weight.shape().dims();
     let [(pt, pb), (pl, pr)] = options.padding;
@@ -89,6 +99,7 @@ fn shape_of(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Co
         sw,
         pad_top: pt,
         pad_left: pl,
+        reflect,
         oh: (h + pt + pb - kh) / sh + 1,
         ow: (w + pl + pr - kw) / sw + 1,
     }
@@ -100,8 +111,9 @@ impl FastConvBackend for Flex {
         weight: FlexTensor,
         bias: FlexTensor,
         options: ConvOptions<2>,
+        reflect: bool,
     ) -> FlexTensor {
-        let s = shape_of(&x, &weight, &options);
+        let s = shape_of(&x, &weight, &options, reflect);
         let (x, weight, bias) = (flex_values(&x), flex_values(&weight), flex_values(&bias));
         let out = if options.groups > 1 {
             depthwise::forward(&s, &x, &weight, &bias)
@@ -118,8 +130,9 @@ impl ConvKernels for Flex {
         weight: FlexTensor,
         output_grad: FlexTensor,
         options: ConvOptions<2>,
+        reflect: bool,
     ) -> FlexTensor {
-        let s = shape_of(&x, &weight, &options);
+        let s = shape_of(&x, &weight, &options, reflect);
         let (weight, grad) = (flex_values(&weight), flex_values(&output_grad));
         let dx = if options.groups > 1 {
             depthwise::input_grad(&s, &weight, &grad)
@@ -134,8 +147,9 @@ impl ConvKernels for Flex {
         weight: FlexTensor,
         output_grad: FlexTensor,
         options: ConvOptions<2>,
+        reflect: bool,
     ) -> FlexTensor {
-        let s = shape_of(&x, &weight, &options);
+        let s = shape_of(&x, &weight, &options, reflect);
         let (x, grad) = (flex_values(&x), flex_values(&output_grad));
         let dw = if options.groups > 1 {
             depthwise::weight_grad(&s, &x, &grad)
@@ -150,8 +164,9 @@ impl ConvKernels for Flex {
         weight: FlexTensor,
         output_grad: FlexTensor,
         options: ConvOptions<2>,
+        reflect: bool,
     ) -> FlexTensor {
-        let s = shape_of(&x, &weight, &options);
+        let s = shape_of(&x, &weight, &options, reflect);
         let db = conv::bias_grad(&s, &flex_values(&output_grad));
         flex_tensor(db, [s.cout])
     }
@@ -163,7 +178,7 @@ impl ConvKernels for Flex {
 struct FastConvNode;
 
 impl<B: Backend + ConvKernels> Backward<B, 3> for FastConvNode {
-    type State = (NodeId, NodeId, ConvOptions<2>);
+    type State = (NodeId, NodeId, ConvOptions<2>, bool);
 
     fn backward(
         self,
@@ -173,19 +188,27 @@ impl<B: Backend + ConvKernels> Backward<B, 3> for FastConvNode {
     ) {
         let [node_x, node_w, node_b] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_id, w_id, options) = ops.state;
+        let (x_id, w_id, options, reflect) = ops.state;
         let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_id);
         let w = checkpointer.retrieve_node_output::<FloatTensor<B>>(w_id);
         if let Some(node) = node_x {
-            let g = B::conv_x_backward(x.clone(), w.clone(), grad.clone(), options.clone());
+            let g =
+                B::conv_x_backward(x.clone(), w.clone(), grad.clone(), options.clone(), reflect);
             grads.register::<B>(node.id, g);
         }
         if let Some(node) = node_w {
-            let g = B::conv_weight_backward(x.clone(), w.clone(), grad.clone(), options.clone());
+            let g = B::conv_weight_backward(
+                x.clone(),
+                w.clone(),
+                grad.clone(),
+                options.clone(),
+                reflect,
+            );
             grads.register::<B>(node.id, g);
         }
         if let Some(node) = node_b {
-            grads.register::<B>(node.id, B::conv_bias_backward(x, w, grad, options));
+            let g = B::conv_bias_backward(x, w, grad, options, reflect);
+            grads.register::<B>(node.id, g);
         }
     }
 }
@@ -198,6 +221,7 @@ impl<B: Backend + FastConvBackend + ConvKernels, C: CheckpointStrategy> FastConv
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
+        reflect: bool,
     ) -> FloatTensor<Self> {
         match FastConvNode
             .prepare::<C>([x.node(), weight.node(), bias.node()])
@@ -212,14 +236,16 @@ impl<B: Backend + FastConvBackend + ConvKernels, C: CheckpointStrategy> FastConv
                     weight.into_primitive(),
                     bias.into_primitive(),
                     options.clone(),
+                    reflect,
                 );
-                prep.finish((x_id, w_id, options), out)
+                prep.finish((x_id, w_id, options, reflect), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::fast_conv2d(
                 x.into_primitive(),
                 weight.into_primitive(),
                 bias.into_primitive(),
                 options,
+                reflect,
             )),
         }
     }
@@ -250,21 +276,67 @@ pub fn conv2d(
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let device = x.device();
-    let ([_, cin, h, w], [cout, _, kh, kw]) = (x.dims(), weight.dims());
+    let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
     let [(pt, pb), (pl, pr)] = options.padding;
     // An input smaller than the kernel is Burn's to report.
     let fits = h + pt + pb >= kh && w + pl + pr >= kw;
-    if !fits || !uses_cpu_kernels(&device, &options, [cin, cout], x.dtype()) {
+    if !fits || !takes_cpu_kernels(&x, &weight, &options) {
         return burn::tensor::module::conv2d(x, weight, bias, options);
     }
+    cpu_conv2d(x, weight, bias, options, false)
+}
+
+/// 2-D convolution of `x` `[B, Cin, H, W]` reflect-padded by `options.padding`
+/// (PyTorch's `ReflectionPad2d` then a conv without padding) → `[B, Cout, H', W']`.
+/// On Flex the CPU kernels read the reflection in place (no padded copy, and no
+/// pad backward); elsewhere Burn pads, then convolves.
+pub fn conv2d_reflect(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
+    let [(pt, pb), (pl, pr)] = options.padding;
+    // Reflection needs each side's padding inside the input; otherwise Burn's
+    // pad reports it (as PyTorch does).
+    let reflectable = pt.max(pb) < h && pl.max(pr) < w;
+    let fits = h + pt + pb >= kh && w + pl + pr >= kw;
+    if !(reflectable && fits && takes_cpu_kernels(&x, &weight, &options)) {
+        let x = x.pad((pl, pr, pt, pb), PadMode::Reflect);
+        let options = ConvOptions::new_with_padding(
+            options.stride,
+            [(0, 0), (0, 0)],
+            options.dilation,
+            options.groups,
+        );
+        return burn::tensor::module::conv2d(x, weight, bias, options);
+    }
+    cpu_conv2d(x, weight, bias, options, true)
+}
+
+/// [`uses_cpu_kernels`] for these operands.
+fn takes_cpu_kernels(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> bool {
+    let (cin, cout) = (x.dims()[1], weight.dims()[0]);
+    uses_cpu_kernels(&x.device(), options, [cin, cout], x.dtype())
+}
+
+/// The extension op (callers checked [`uses_cpu_kernels`] and the sizes).
+fn cpu_conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    reflect: bool,
+) -> Tensor<4> {
     // A zero bias keeps one node shape; untracked, it costs no gradient.
-    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &device));
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &x.device()));
     let out = <Dispatch as FastConvBackend>::fast_conv2d(
         x.into_dispatch(),
         weight.into_dispatch(),
         bias.into_dispatch(),
         options,
+        reflect,
     );
     Tensor::from_dispatch(out)
 }

@@ -6,6 +6,8 @@ pub mod cpu;
 pub mod discriminator;
 pub mod fast_conv;
 pub mod fast_norm;
+pub mod fast_pool;
+pub(crate) mod fast_upsample;
 pub mod generator;
 pub mod upsample;
 pub mod vgg;

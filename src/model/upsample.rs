@@ -5,12 +5,15 @@
 //! is being recorded we therefore upsample with two matmuls against fixed
 //! interpolation matrices (`out = Wy · X · Wxᵀ`), which is exact bilinear for any size
 //! and either corner mode and differentiable everywhere. Inference uses `interpolate`,
-//! which is cheaper; a test keeps the two equal.
+//! which is cheaper; a test keeps the two equal. On Flex, training takes the
+//! direct kernels of [`super::fast_upsample`] instead of the matmuls.
 
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+
+use super::fast_upsample;
 
 /// How the generator's two x2 upsamplings map output pixels to input pixels.
 ///
@@ -53,12 +56,17 @@ impl UpsampleMode {
 
 /// `[B, C, H, W]` -> `[B, C, out_h, out_w]`, bilinear.
 ///
-/// Uses the matmul formulation on autodiff devices (training), `interpolate` otherwise.
+/// Training (autodiff devices) uses the CPU kernels on Flex and the matmul
+/// formulation elsewhere; inference uses `interpolate`.
 /// The device decides, not `is_require_grad()`: intermediate tensors of a recorded
 /// graph report `false` there, which once sent wgpu training into the unsupported
 /// backward (caught by `tests/wgpu.rs`).
 pub fn upsample_bilinear(x: Tensor<4>, out: [usize; 2], align_corners: bool) -> Tensor<4> {
-    if x.device().is_autodiff() {
+    if x.device().is_autodiff() && fast_upsample::uses_cpu_kernels(&x) {
+        // Flex: direct taps forward and back (the matmuls were ~7 G multiply-adds
+        // a batch-4 step each way, plus a transposed copy).
+        fast_upsample::resize_bilinear(x, out, align_corners)
+    } else if x.device().is_autodiff() {
         upsample_bilinear_matmul(x, out, align_corners)
     } else {
         let options = InterpolateOptions::new(InterpolateMode::Bilinear)

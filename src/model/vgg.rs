@@ -9,12 +9,10 @@ use std::path::PathBuf;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
-use burn::tensor::module::max_pool2d;
-use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::{fast_conv, fast_norm};
+use super::{fast_conv, fast_norm, fast_pool};
 
 /// Conv widths up to conv4_4; `0` marks a 2x2 max-pool.
 const PLAN: [usize; 15] = [
@@ -111,7 +109,7 @@ impl Vgg19 {
         let last = self.convs.len() - 1;
         for &c in PLAN.iter() {
             if c == 0 {
-                y = max_pool2d(y, MaxPoolOptions::new([2, 2]));
+                y = fast_pool::max_pool2x2(y);
             } else {
                 y = fast_conv::forward(&self.convs[conv], y);
                 if conv != last {

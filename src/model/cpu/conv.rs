@@ -1,6 +1,12 @@
-//! Zero-padded, strided 2-D convolution on NCHW `f32` batches — forward, input
-//! gradient, weight gradient and bias gradient — for training on the CPU
-//! ([`crate::model::fast_conv`] wires them into Burn's autodiff).
+//! Zero- or reflect-padded, strided 2-D convolution on NCHW `f32` batches —
+//! forward, input gradient, weight gradient and bias gradient — for training on
+//! the CPU ([`crate::model::fast_conv`] wires them into Burn's autodiff).
+//!
+//! Reflect padding (the generator's, PyTorch's `ReflectionPad2d`) is read through
+//! reflected indices in im2col, and its adjoint adds the padding's gradient onto
+//! the pixels it mirrors in col2im: no padded copy of the input exists. (Burn's
+//! `pad` wrote one per conv and its backward cloned the whole gradient once per
+//! side, all on one thread: ~10% of a training step.)
 //!
 //! Why not Flex's own convolution: its weight gradient is a convolution whose
 //! *kernel* is the whole output-gradient image (GEMMs of width 9, the narrow `x1x6`
@@ -20,7 +26,7 @@
 
 use rayon::prelude::*;
 
-use super::kernels::assert_len;
+use super::kernels::{assert_len, reflect};
 use super::matmul::{SendPtr, View, gemm, gemm_shared};
 
 /// Shape of one convolution (groups 1, dilation 1).
@@ -44,10 +50,13 @@ pub(crate) struct ConvShape {
     pub sh: usize,
     /// Horizontal stride.
     pub sw: usize,
-    /// Zero rows added at the top (the bottom follows from the output height).
+    /// Rows added at the top (the bottom follows from the output height).
     pub pad_top: usize,
-    /// Zero columns added on the left.
+    /// Columns added on the left.
     pub pad_left: usize,
+    /// Whether the padding reflects the edge (`x[-1] = x[1]`) instead of adding
+    /// zeros; each side's padding must then be smaller than the input's side.
+    pub reflect: bool,
     /// Output height.
     pub oh: usize,
     /// Output width.
@@ -103,18 +112,37 @@ impl ConvShape {
         valid_range(kx, self.pad_left, self.sw, self.w, self.ow)
     }
 
-    /// Input row of output row `oy` at tap `ky`, or `None` in the padding.
+    /// Input row of output row `oy` at tap `ky`: `None` in zero padding, the
+    /// mirrored row in reflect padding.
     pub(crate) fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
-        (oy * self.sh + ky)
-            .checked_sub(self.pad_top)
-            .filter(|&iy| iy < self.h)
+        let iy = (oy * self.sh + ky) as isize - self.pad_top as isize;
+        if (0..self.h as isize).contains(&iy) {
+            Some(iy as usize)
+        } else {
+            self.reflect.then(|| reflect(iy, self.h))
+        }
+    }
+
+    /// The input column output column `ox` reads at tap `kx` where it falls in
+    /// the padding (outside [`Self::valid_cols`]): `None` for zeros, the
+    /// mirrored column for reflect padding.
+    pub(crate) fn edge_col(&self, ox: usize, kx: usize) -> Option<usize> {
+        let ix = (ox * self.sw + kx) as isize - self.pad_left as isize;
+        self.reflect.then(|| reflect(ix, self.w))
     }
 
     /// Input rows `lo..hi` that output rows `r0..r1` read (and that the input
-    /// gradient of that band adds into); empty when they all fall in the padding.
+    /// gradient of that band adds into); empty when they all fall in zero padding.
     fn input_rows(&self, r0: usize, r1: usize) -> (usize, usize) {
         if r0 >= r1 {
             return (0, 0);
+        }
+        if self.reflect {
+            // Mirrored rows lie near the edge the band already reads past.
+            let rows =
+                (r0..r1).flat_map(|oy| (0..self.kh).filter_map(move |ky| self.input_row(oy, ky)));
+            let (lo, hi) = rows.fold((usize::MAX, 0), |(lo, hi), r| (lo.min(r), hi.max(r + 1)));
+            return (lo.min(hi), hi);
         }
         let lo = (r0 * self.sh).saturating_sub(self.pad_top).min(self.h);
         let hi = ((r1 - 1) * self.sh + self.kh)
@@ -131,6 +159,17 @@ impl ConvShape {
             self.sh > 0 && self.sw > 0 && self.kh > 0 && self.kw > 0,
             "{kernel}: zero stride or kernel size in {self:?}"
         );
+        // Reflection maps padded index -p to p (and h - 1 + p to h - 1 - p): each
+        // side's padding must stay inside the input, as PyTorch requires.
+        let pad_bottom =
+            ((self.oh.max(1) - 1) * self.sh + self.kh).saturating_sub(self.pad_top + self.h);
+        let pad_right =
+            ((self.ow.max(1) - 1) * self.sw + self.kw).saturating_sub(self.pad_left + self.w);
+        assert!(
+            !self.reflect
+                || (self.pad_top.max(pad_bottom) < self.h && self.pad_left.max(pad_right) < self.w),
+            "{kernel}: reflect padding as wide as the input in {self:?}"
+        );
     }
 }
 
@@ -145,7 +184,8 @@ fn valid_range(k: usize, pad: usize, stride: usize, n_in: usize, n_out: usize) -
 }
 
 /// im2col of output rows `r0..r1` of one image `x` (`[cin, h, w]`) into
-/// `col` (`[k, (r1 - r0) * ow]`), zeros where a tap reads padding.
+/// `col` (`[k, (r1 - r0) * ow]`): zeros where a tap reads zero padding, the
+/// mirrored pixel where it reads reflect padding.
 fn im2col(s: &ConvShape, x: &[f32], r0: usize, r1: usize, col: &mut [f32]) {
     let nb = (r1 - r0) * s.ow;
     for ci in 0..s.cin {
@@ -161,8 +201,9 @@ fn im2col(s: &ConvShape, x: &[f32], r0: usize, r1: usize, col: &mut [f32]) {
                         continue;
                     };
                     let src = &plane[iy * s.w..(iy + 1) * s.w];
-                    dst[..lo].fill(0.0);
-                    dst[hi..].fill(0.0);
+                    for ox in (0..lo).chain(hi..s.ow) {
+                        dst[ox] = s.edge_col(ox, kx).map_or(0.0, |ix| src[ix]);
+                    }
                     if s.sw == 1 {
                         let s0 = lo + kx - s.pad_left;
                         dst[lo..hi].copy_from_slice(&src[s0..s0 + hi - lo]);
@@ -214,6 +255,11 @@ unsafe fn col2im_add(
                     // the caller guarantees no other task touches meanwhile; the
                     // slice is bounds-checked and dropped before the next row's.
                     let dst = unsafe { dx.slice_mut(plane + iy * s.w, s.w) };
+                    for ox in (0..lo).chain(hi..s.ow) {
+                        if let Some(ix) = s.edge_col(ox, kx) {
+                            dst[ix] += src[ox];
+                        }
+                    }
                     if s.sw == 1 {
                         let d0 = lo + kx - s.pad_left;
                         for (d, v) in dst[d0..d0 + hi - lo].iter_mut().zip(&src[lo..hi]) {
@@ -408,6 +454,7 @@ mod tests {
     fn shape(kh: usize, sh: usize, pad: usize, h: usize, ow: usize) -> ConvShape {
         let oh = (h + 2 * pad - kh) / sh + 1;
         ConvShape {
+            reflect: false,
             batch: 2,
             cin: 2,
             h,
@@ -438,12 +485,23 @@ mod tests {
             (3, 1, 0),
             (4, 3, 2),
         ] {
-            // Wide rows give bands of a few rows (down to kh / sh), where overlap would show.
-            for (h, ow) in [(40, 384), (97, 200), (23, 500), (64, 96)] {
+            // Wide rows give bands of a few rows (down to kh / sh), where overlap
+            // would show; reflect padding adds mirrored rows at both edges.
+            for (h, ow, reflect) in [
+                (40, 384, false),
+                (97, 200, false),
+                (23, 500, false),
+                (64, 96, false),
+                (40, 384, true),
+                (23, 500, true),
+            ] {
                 if h + 2 * pad < kh {
                     continue;
                 }
-                let s = shape(kh, sh, pad, h, ow);
+                let s = ConvShape {
+                    reflect,
+                    ..shape(kh, sh, pad, h, ow)
+                };
                 let bands: Vec<_> = s.bands().into_iter().filter(|b| b.0 == 0).collect();
                 for (i, &(_, r0, r1)) in bands.iter().enumerate() {
                     let (lo, hi) = s.input_rows(r0, r1);
@@ -475,10 +533,13 @@ mod tests {
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(p, q)| (p * q) as f64).sum::<f64>();
         // (kernel, stride, top/left pad, bottom/right pad, h, w): symmetric, the
         // discriminator's top/left only, the generator's bottom/right only.
-        for (kh, sh, pad0, pad1, h, w) in [
-            (3, 1, 1, 1, 21, 400),
-            (3, 2, 1, 0, 25, 390),
-            (3, 2, 0, 1, 16, 401),
+        for (kh, sh, pad0, pad1, h, w, reflect) in [
+            (3, 1, 1, 1, 21, 400, false),
+            (3, 2, 1, 0, 25, 390, false),
+            (3, 2, 0, 1, 16, 401, false),
+            (3, 1, 1, 1, 21, 400, true),
+            (7, 1, 3, 3, 30, 150, true),
+            (3, 2, 0, 1, 16, 401, true),
         ] {
             let oh = (h + pad0 + pad1 - kh) / sh + 1;
             let ow = (w + pad0 + pad1 - kh) / sh + 1;
@@ -494,6 +555,7 @@ mod tests {
                 sw: sh,
                 pad_top: pad0,
                 pad_left: pad0,
+                reflect,
                 oh,
                 ow,
             };

@@ -1,5 +1,5 @@
 //! Depthwise convolution (groups = channels, one `kh x kw` filter per channel,
-//! stride 1, zero padding) on NCHW `f32` batches, forward and backward, for
+//! stride 1, zero or reflect padding) on NCHW `f32` batches, forward and backward, for
 //! training on the CPU ([`crate::model::fast_conv`] routes the generator's
 //! depthwise 3x3 convs here).
 //!
@@ -35,17 +35,21 @@ fn check(s: &ConvShape, kernel: &str, weight_len: usize) {
     assert_len(kernel, "weight", weight_len, s.cout * s.kh * s.kw);
 }
 
-/// `(oy, iy, lo, hi, ix0)` for every tap row `ky` and column `kx`: output row `oy`
-/// reads input row `iy`, output columns `lo..hi` read input columns from `ix0`.
-fn taps(
-    s: &ConvShape,
-    ky: usize,
-    kx: usize,
-) -> impl Iterator<Item = (usize, usize, usize, usize, usize)> + '_ {
+/// `(out, inp, n)` for one tap `(ky, kx)` of one plane: output pixels
+/// `out..out + n` read input pixels `inp..inp + n` (row-major offsets in their
+/// planes). One run per output row for the columns inside the input, and for
+/// reflect padding one single-pixel run per mirrored edge column.
+fn taps(s: &ConvShape, ky: usize, kx: usize) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
     let (lo, hi) = s.valid_cols(kx);
-    (0..s.oh).filter_map(move |oy| {
-        let iy = s.input_row(oy, ky)?;
-        (lo < hi).then(|| (oy, iy, lo, hi, lo + kx - s.pad_left))
+    (0..s.oh).flat_map(move |oy| {
+        let iy = s.input_row(oy, ky);
+        let inside = iy
+            .filter(|_| lo < hi)
+            .map(|iy| (oy * s.ow + lo, iy * s.w + lo + kx - s.pad_left, hi - lo));
+        let edges = (0..lo)
+            .chain(hi..s.ow)
+            .filter_map(move |ox| Some((oy * s.ow + ox, iy? * s.w + s.edge_col(ox, kx)?, 1)));
+        inside.into_iter().chain(edges)
     })
 }
 
@@ -61,13 +65,8 @@ fn for_each_row(
     for ky in 0..s.kh {
         for kx in 0..s.kw {
             let wv = w[ky * s.kw + kx];
-            for (oy, iy, lo, hi, ix0) in taps(s, ky, kx) {
-                let n = hi - lo;
-                f(
-                    wv,
-                    oy * s.ow + lo..oy * s.ow + hi,
-                    iy * s.w + ix0..iy * s.w + ix0 + n,
-                );
+            for (out, inp, n) in taps(s, ky, kx) {
+                f(wv, out..out + n, inp..inp + n);
             }
         }
     }
@@ -158,10 +157,8 @@ pub(crate) fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
                     let plane = b * s.cout + c;
                     let xp = &x[plane * p_in..(plane + 1) * p_in];
                     let g = &grad[plane * p_out..(plane + 1) * p_out];
-                    for (oy, iy, lo, hi, ix0) in taps(s, ky, kx) {
-                        let gr = &g[oy * s.ow + lo..oy * s.ow + hi];
-                        let xr = &xp[iy * s.w + ix0..][..hi - lo];
-                        acc += f64::from(dot(gr, xr));
+                    for (out, inp, n) in taps(s, ky, kx) {
+                        acc += f64::from(dot(&g[out..out + n], &xp[inp..inp + n]));
                     }
                 }
                 dwc[ky * s.kw + kx] = acc as f32;

@@ -502,14 +502,38 @@ pub(crate) type Tap = (usize, usize, f32);
 /// `x` `[c, h, w]` → `[c, rows.len(), cols.len()]` (taps index inside `h`, `w`).
 pub(crate) fn resample(x: &Map, rows: &[Tap], cols: &[Tap]) -> Map {
     x.assert_valid("resample");
-    let (oh, ow) = (rows.len(), cols.len());
-    let mut out = Map::zeros(x.c, oh, ow);
-    out.data.par_chunks_mut(oh * ow).enumerate().for_each_init(
+    Map {
+        c: x.c,
+        h: rows.len(),
+        w: cols.len(),
+        data: resample_planes(&x.data, [x.c, x.h, x.w], rows, cols),
+    }
+}
+
+/// [`resample`] on bare planes: `x` `[planes, h, w]` → `[planes, rows.len(),
+/// cols.len()]`, vertical weights applied to horizontally interpolated rows.
+///
+/// # Panics
+/// If `x`'s length disagrees with the shape, or a tap reads past a plane.
+pub(crate) fn resample_planes(
+    x: &[f32],
+    [planes, h, w]: [usize; 3],
+    rows: &[Tap],
+    cols: &[Tap],
+) -> Vec<f32> {
+    assert_len("resample", "x", x.len(), planes * h * w);
+    let (oh, ow, p_in) = (rows.len(), cols.len(), h * w);
+    let mut out = vec![0f32; planes * oh * ow];
+    // (An empty output has no planes to chunk; an empty input panics at its first tap.)
+    if oh * ow == 0 {
+        return out;
+    }
+    out.par_chunks_mut(oh * ow).enumerate().for_each_init(
         || (vec![0f32; ow], vec![0f32; ow]),
         |(t0, t1), (c, o)| {
-            let plane = &x.data[c * x.plane()..(c + 1) * x.plane()];
+            let plane = &x[c * p_in..(c + 1) * p_in];
             let hrow = |y: usize, t: &mut [f32]| {
-                let src = &plane[y * x.w..(y + 1) * x.w];
+                let src = &plane[y * w..(y + 1) * w];
                 for (v, &(i0, i1, f)) in t.iter_mut().zip(cols) {
                     *v = src[i0] * (1.0 - f) + src[i1] * f;
                 }

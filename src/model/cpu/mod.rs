@@ -26,6 +26,8 @@ pub(crate) mod flex;
 pub(crate) mod kernels;
 pub(crate) mod matmul;
 pub(crate) mod norm;
+pub(crate) mod pool;
+pub(crate) mod resize;
 pub(crate) mod streamed;
 pub(crate) mod winograd;
 
