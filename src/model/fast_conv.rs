@@ -276,11 +276,7 @@ pub fn conv2d(
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
-    let [(pt, pb), (pl, pr)] = options.padding;
-    // An input smaller than the kernel is Burn's to report.
-    let fits = h + pt + pb >= kh && w + pl + pr >= kw;
-    if !fits || !takes_cpu_kernels(&x, &weight, &options) {
+    if !takes_cpu_kernels(&x, &weight, &options, false) {
         return burn::tensor::module::conv2d(x, weight, bias, options);
     }
     cpu_conv2d(x, weight, bias, options, false)
@@ -296,13 +292,8 @@ pub fn conv2d_reflect(
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let ([_, _, h, w], [_, _, kh, kw]) = (x.dims(), weight.dims());
-    let [(pt, pb), (pl, pr)] = options.padding;
-    // Reflection needs each side's padding inside the input; otherwise Burn's
-    // pad reports it (as PyTorch does).
-    let reflectable = pt.max(pb) < h && pl.max(pr) < w;
-    let fits = h + pt + pb >= kh && w + pl + pr >= kw;
-    if !(reflectable && fits && takes_cpu_kernels(&x, &weight, &options)) {
+    if !takes_cpu_kernels(&x, &weight, &options, true) {
+        let [(pt, pb), (pl, pr)] = options.padding;
         let x = x.pad((pl, pr, pt, pb), PadMode::Reflect);
         let options = ConvOptions::new_with_padding(
             options.stride,
@@ -315,10 +306,20 @@ pub fn conv2d_reflect(
     cpu_conv2d(x, weight, bias, options, true)
 }
 
-/// [`uses_cpu_kernels`] for these operands.
-fn takes_cpu_kernels(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> bool {
-    let (cin, cout) = (x.dims()[1], weight.dims()[0]);
-    uses_cpu_kernels(&x.device(), options, [cin, cout], x.dtype())
+/// [`uses_cpu_kernels`] for these operands, and sizes the kernels take: an input
+/// smaller than the kernel, or (`reflect`) a side's padding as wide as the input,
+/// is Burn's to report (as PyTorch does).
+fn takes_cpu_kernels(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    options: &ConvOptions<2>,
+    reflect: bool,
+) -> bool {
+    let ([_, cin, h, w], [cout, _, kh, kw]) = (x.dims(), weight.dims());
+    let [(pt, pb), (pl, pr)] = options.padding;
+    let fits = h + pt + pb >= kh && w + pl + pr >= kw;
+    let reflectable = !reflect || (pt.max(pb) < h && pl.max(pr) < w);
+    fits && reflectable && uses_cpu_kernels(&x.device(), options, [cin, cout], x.dtype())
 }
 
 /// The extension op (callers checked [`uses_cpu_kernels`] and the sizes).

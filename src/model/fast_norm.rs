@@ -15,6 +15,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use super::cpu::flex::{flex_tensor, flex_values};
 use super::cpu::norm::{self, NormShape};
+use super::unary_node::backward_unary;
 
 /// Normalisation over C, H, W per sample, then `* gamma[c] + beta[c]`, then
 /// LeakyReLU(`slope`) (`slope = 1` is no activation).
@@ -142,12 +143,9 @@ impl<B: Backend + NormKernels> Backward<B, 1> for LeakyReluNode {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let dy = grads.consume::<B>(&ops.node);
-        let (y, slope) = ops.state;
-        let [parent] = ops.parents;
-        if let Some(node) = parent {
-            grads.register::<B>(node.id, B::leaky_relu_backward(y, dy, slope));
-        }
+        backward_unary::<B, _>(ops, grads, |(y, slope), dy| {
+            B::leaky_relu_backward(y, dy, slope)
+        });
     }
 }
 

@@ -20,6 +20,7 @@ use burn::tensor::{DType, Device, Tensor};
 
 use super::cpu::flex::{flex_tensor, flex_values};
 use super::cpu::pool::{self, PoolShape};
+use super::unary_node::backward_unary;
 
 /// 2x2 max pooling with stride 2 (floor mode: a last odd row or column is dropped).
 #[backend_extension(Flex, Autodiff)]
@@ -75,11 +76,7 @@ impl<B: Backend + PoolKernels> Backward<B, 1> for MaxPoolNode {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let dy = grads.consume::<B>(&ops.node);
-        let [parent] = ops.parents;
-        if let Some(node) = parent {
-            grads.register::<B>(node.id, B::max_pool2x2_backward(ops.state, dy));
-        }
+        backward_unary::<B, _>(ops, grads, B::max_pool2x2_backward);
     }
 }
 

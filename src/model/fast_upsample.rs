@@ -14,6 +14,7 @@ use burn::tensor::{DType, Device, Tensor};
 
 use super::cpu::flex::{flex_tensor, flex_values};
 use super::cpu::resize::{self, ResizeShape};
+use super::unary_node::backward_unary;
 
 /// Bilinear resize with PyTorch's taps.
 #[backend_extension(Flex, Autodiff)]
@@ -88,13 +89,9 @@ impl<B: Backend + ResizeKernels> Backward<B, 1> for ResizeNode {
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let dy = grads.consume::<B>(&ops.node);
-        let (in_size, align_corners) = ops.state;
-        let [parent] = ops.parents;
-        if let Some(node) = parent {
-            let dx = B::resize_bilinear_backward(dy, in_size, align_corners);
-            grads.register::<B>(node.id, dx);
-        }
+        backward_unary::<B, _>(ops, grads, |(in_size, align_corners), dy| {
+            B::resize_bilinear_backward(dy, in_size, align_corners)
+        });
     }
 }
 

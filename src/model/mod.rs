@@ -9,6 +9,7 @@ pub mod fast_norm;
 pub mod fast_pool;
 pub(crate) mod fast_upsample;
 pub mod generator;
+mod unary_node;
 pub mod upsample;
 pub mod vgg;
 pub(crate) mod window_ops;
