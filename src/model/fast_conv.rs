@@ -294,7 +294,11 @@ pub fn conv2d_reflect(
 ) -> Tensor<4> {
     if !takes_cpu_kernels(&x, &weight, &options, true) {
         let [(pt, pb), (pl, pr)] = options.padding;
-        let x = x.pad((pl, pr, pt, pb), PadMode::Reflect);
+        // (No padding at all, e.g. a 1x1 conv, is no copy: Burn's pad would make one.)
+        let x = match pt + pb + pl + pr {
+            0 => x,
+            _ => x.pad((pl, pr, pt, pb), PadMode::Reflect),
+        };
         let options = ConvOptions::new_with_padding(
             options.stride,
             [(0, 0), (0, 0)],
