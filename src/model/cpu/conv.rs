@@ -24,6 +24,7 @@
 //! entry (a wrong length panics there, in release builds too); the GEMMs check
 //! their extents again ([`super::matmul`]).
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::kernels::{assert_len, reflect};
@@ -186,6 +187,7 @@ fn valid_range(k: usize, pad: usize, stride: usize, n_in: usize, n_out: usize) -
 /// im2col of output rows `r0..r1` of one image `x` (`[cin, h, w]`) into
 /// `col` (`[k, (r1 - r0) * ow]`): zeros where a tap reads zero padding, the
 /// mirrored pixel where it reads reflect padding.
+#[multiversion(targets = "simd")]
 fn im2col(s: &ConvShape, x: &[f32], r0: usize, r1: usize, col: &mut [f32]) {
     let nb = (r1 - r0) * s.ow;
     for ci in 0..s.cin {
@@ -229,6 +231,7 @@ fn im2col(s: &ConvShape, x: &[f32], r0: usize, r1: usize, col: &mut [f32]) {
 /// # Safety
 /// While this runs, no other task reads or writes input rows
 /// `s.input_rows(r0, r1)` of any channel of this image in `dx`.
+#[multiversion(targets = "simd")]
 unsafe fn col2im_add(
     s: &ConvShape,
     col: &[f32],
@@ -291,6 +294,7 @@ fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 ///
 /// # Panics
 /// If a slice's length disagrees with `s`.
+#[multiversion(targets = "simd")]
 pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
     s.assert_valid("conv forward");
     let (k, p_out) = (s.k(), s.out_plane());
@@ -333,6 +337,7 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) ->
 ///
 /// # Panics
 /// If a slice's length disagrees with `s`.
+#[multiversion(targets = "simd")]
 pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     s.assert_valid("conv input_grad");
     let (k, p_out, p_in) = (s.k(), s.out_plane(), s.in_plane());
@@ -379,6 +384,7 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32
 ///
 /// # Panics
 /// If a slice's length disagrees with `s`.
+#[multiversion(targets = "simd")]
 pub(crate) fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
     s.assert_valid("conv weight_grad");
     let (k, p_out, p_in) = (s.k(), s.out_plane(), s.in_plane());
@@ -423,6 +429,7 @@ pub(crate) fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
 ///
 /// # Panics
 /// If `grad`'s length disagrees with `s`.
+#[multiversion(targets = "simd")]
 pub(crate) fn bias_grad(s: &ConvShape, grad: &[f32]) -> Vec<f32> {
     let p_out = s.out_plane();
     assert_len(

@@ -16,6 +16,7 @@
 //!
 //! The bias gradient is [`super::conv::bias_grad`]'s (per output channel either way).
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::conv::ConvShape;
@@ -77,6 +78,7 @@ fn for_each_row(
 ///
 /// # Panics
 /// If `s` is not depthwise stride 1, or a slice's length disagrees with it.
+#[multiversion(targets = "simd")]
 pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
     check(s, "depthwise forward", weight.len());
     let (p_in, p_out, k) = (s.in_plane(), s.out_plane(), s.kh * s.kw);
@@ -103,6 +105,7 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) ->
 ///
 /// # Panics
 /// If `s` is not depthwise stride 1, or a slice's length disagrees with it.
+#[multiversion(targets = "simd")]
 pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     check(s, "depthwise input_grad", weight.len());
     let (p_in, p_out, k) = (s.in_plane(), s.out_plane(), s.kh * s.kw);
@@ -132,6 +135,7 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32
 ///
 /// # Panics
 /// If `s` is not depthwise stride 1, or a slice's length disagrees with it.
+#[multiversion(targets = "simd")]
 pub(crate) fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let k = s.kh * s.kw;
     check(s, "depthwise weight_grad", s.cout * k);

@@ -8,6 +8,7 @@
 //! profile); here every big loop runs on all cores and norm + activation is one
 //! in-place pass.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::matmul::{SendPtr, View, gemm_shared};
@@ -171,6 +172,7 @@ pub(crate) fn conv_reflect(x: &Map, w: &[f32], cout: usize, g: ConvGeom) -> Map 
 ///
 /// # Panics
 /// If the lengths disagree with the shapes, or `x` lacks a row the band reads.
+#[multiversion(targets = "simd")]
 pub(crate) fn conv_reflect_band(
     x: &Map,
     w: &[f32],
@@ -300,6 +302,7 @@ pub(crate) fn depthwise3x3(x: &Map, w: &[f32], bias: &[f32]) -> Map {
 ///
 /// # Panics
 /// If the lengths disagree with the shapes, or `x` lacks a row the band reads.
+#[multiversion(targets = "simd")]
 pub(crate) fn depthwise3x3_band(x: &Map, w: &[f32], bias: &[f32], rows: RowBand, oh: usize) -> Map {
     x.assert_valid("depthwise3x3");
     assert_len("depthwise3x3", "weight", w.len(), x.c * 9);
@@ -393,6 +396,7 @@ pub(crate) fn sum_f64(v: &[f32], f: impl Fn(f32) -> f32) -> f64 {
 }
 
 /// Moments of `x` over the window `rows x cols` (in the map's own coordinates) of every channel.
+#[multiversion(targets = "simd")]
 pub(crate) fn moments(
     x: &Map,
     rows: std::ops::Range<usize>,
@@ -440,6 +444,7 @@ pub(crate) fn moments(
 /// In place: `x = (x - mean) / sqrt(var + eps) * gamma[c] + beta[c]`, then
 /// LeakyReLU(`slope`) when given — the norm and activation in one pass.
 /// `x` `[c, h, w]`, `gamma` and `beta` `[c]`.
+#[multiversion(targets = "simd")]
 pub(crate) fn norm_act(
     x: &mut Map,
     m: Moments,
@@ -515,6 +520,7 @@ pub(crate) fn resample(x: &Map, rows: &[Tap], cols: &[Tap]) -> Map {
 ///
 /// # Panics
 /// If `x`'s length disagrees with the shape, or a tap reads past a plane.
+#[multiversion(targets = "simd")]
 pub(crate) fn resample_planes(
     x: &[f32],
     [planes, h, w]: [usize; 3],
@@ -538,9 +544,23 @@ pub(crate) fn resample_planes(
                     *v = src[i0] * (1.0 - f) + src[i1] * f;
                 }
             };
+            // Input rows already interpolated into t0 / t1: consecutive output
+            // rows share their source rows (4x fewer horizontal passes at 2x).
+            let mut held: [Option<usize>; 2] = [None, None];
             for (oy, &(y0, y1, fy)) in rows.iter().enumerate() {
-                hrow(y0, t0);
-                hrow(y1, t1);
+                if held[0] != Some(y0) {
+                    if held[1] == Some(y0) {
+                        std::mem::swap(t0, t1);
+                        held.swap(0, 1);
+                    } else {
+                        hrow(y0, t0);
+                        held[0] = Some(y0);
+                    }
+                }
+                if held[1] != Some(y1) {
+                    hrow(y1, t1);
+                    held[1] = Some(y1);
+                }
                 for ((d, a), b) in o[oy * ow..(oy + 1) * ow].iter_mut().zip(&*t0).zip(&*t1) {
                     *d = a * (1.0 - fy) + b * fy;
                 }

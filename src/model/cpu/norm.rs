@@ -8,6 +8,7 @@
 //! their convolutions. Here the forward is two read passes and one write, the
 //! backward two read passes and one write, with statistics summed in f64.
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::kernels::{assert_len, sum_f64};
@@ -39,6 +40,7 @@ fn sample_sum(s: &NormShape, x: &[f32], b: usize, f: impl Fn(f32) -> f32 + Sync 
 }
 
 /// Statistics of every sample (two passes: the mean, then squares around it).
+#[multiversion(targets = "simd")]
 fn stats(s: &NormShape, x: &[f32], eps: f64) -> Vec<Stats> {
     let n = (s.c * s.plane) as f64;
     (0..s.batch)
@@ -70,6 +72,7 @@ impl NormShape {
 ///
 /// # Panics
 /// If a slice's length disagrees with `s`.
+#[multiversion(targets = "simd")]
 pub(crate) fn forward(
     s: &NormShape,
     x: &[f32],
@@ -107,6 +110,7 @@ pub(crate) fn forward(
 ///
 /// # Panics
 /// If a slice's length disagrees with `s`.
+#[multiversion(targets = "simd")]
 pub(crate) fn backward(
     s: &NormShape,
     x: &[f32],
@@ -186,6 +190,7 @@ pub(crate) fn backward(
 
 /// LeakyReLU(`slope`) on its own (the discriminator's unnormalised stages; VGG's
 /// ReLUs with slope 0), any shape.
+#[multiversion(targets = "simd")]
 pub(crate) fn leaky_relu(x: &[f32], slope: f32) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
     y.par_chunks_mut(1 << 16)
@@ -206,6 +211,7 @@ pub(crate) fn leaky_relu(x: &[f32], slope: f32) -> Vec<f32> {
 ///
 /// # Panics
 /// If `dy` and `y` differ in length (a shorter `dy` would silently leave zeros).
+#[multiversion(targets = "simd")]
 pub(crate) fn leaky_relu_backward(y: &[f32], dy: &[f32], slope: f32) -> Vec<f32> {
     assert_len("leaky_relu_backward", "dy", dy.len(), y.len());
     let mut dx = vec![0f32; y.len()];

@@ -10,6 +10,7 @@
 //! The window's maximum is PyTorch's: the first of equal values in row-major
 //! order, and a NaN wins over any number (the gradient goes where the NaN was).
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::kernels::assert_len;
@@ -56,6 +57,7 @@ fn window(p: &[f32], w: usize, oy: usize, ox: usize) -> [f32; 4] {
 ///
 /// # Panics
 /// If `x`'s length disagrees with `s`.
+#[multiversion(targets = "simd")]
 pub(crate) fn forward(s: &PoolShape, x: &[f32]) -> Vec<f32> {
     let (p_in, p_out, ow) = (s.h * s.w, s.out_plane(), s.w / 2);
     assert_len("max pool forward", "x", x.len(), s.planes * p_in);
@@ -79,6 +81,7 @@ pub(crate) fn forward(s: &PoolShape, x: &[f32]) -> Vec<f32> {
 ///
 /// # Panics
 /// If a slice's length disagrees with `s`.
+#[multiversion(targets = "simd")]
 pub(crate) fn backward(s: &PoolShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
     let (p_in, p_out, ow) = (s.h * s.w, s.out_plane(), s.w / 2);
     assert_len("max pool backward", "x", x.len(), s.planes * p_in);

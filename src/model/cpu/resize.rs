@@ -8,6 +8,7 @@
 //! backward adds each output gradient onto them; nothing is kept for the backward.
 //! Taps follow PyTorch's rule for either corner mode ([`source_taps`]).
 
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::kernels::{Tap, assert_len, resample_planes};
@@ -44,6 +45,7 @@ impl ResizeShape {
 ///
 /// # Panics
 /// If `x`'s length disagrees with `s`, or an input side is 0 with a non-empty output.
+#[multiversion(targets = "simd")]
 pub(crate) fn forward(s: &ResizeShape, x: &[f32]) -> Vec<f32> {
     let (rows, cols) = s.taps();
     resample_planes(x, [s.planes, s.h, s.w], &rows, &cols)
@@ -55,6 +57,7 @@ pub(crate) fn forward(s: &ResizeShape, x: &[f32]) -> Vec<f32> {
 ///
 /// # Panics
 /// If `grad`'s length disagrees with `s`, or an input side is 0 with a non-empty output.
+#[multiversion(targets = "simd")]
 pub(crate) fn backward(s: &ResizeShape, grad: &[f32]) -> Vec<f32> {
     let (p_in, p_out) = (s.h * s.w, s.oh * s.ow);
     assert_len("resize backward", "grad", grad.len(), s.planes * p_out);

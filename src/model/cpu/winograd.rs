@@ -28,6 +28,7 @@
 //! phases 0-1 at `t + 1`. (Transforms written tile by tile were half these
 //! layers' time.)
 
+use multiversion::multiversion;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -335,6 +336,7 @@ pub(crate) fn conv_band(x: &Map, u: &WinogradWeights, oh: usize, rows: RowBand) 
 /// pieces of a `k x k` kernel, `R` tile rows per block: the `R + PS - 1` input
 /// tile rows they read are transformed once (with one tile row per block, the
 /// 7x7's three piece rows transformed each input row three times).
+#[multiversion(targets = "simd")]
 fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
     x: &Map,
     u: &WinogradWeights,
