@@ -19,6 +19,13 @@
 //! pieces), and [`flex`] (Flex tensors in and out of the training kernels, for [`crate::model::fast_conv`] / [`crate::model::fast_norm`]).
 //! Only `flex`, `conv` and `norm` are used from outside, and none of them uses
 //! this file, so the training extensions do not depend on the generator.
+//!
+//! Functions holding a kernel's loops carry `#[multiversion(targets = "simd")]`:
+//! compiled again for AVX-512 and AVX2 + FMA (NEON elsewhere) and picked at run
+//! time for the CPU at hand, since the crate itself is built for baseline x86-64
+//! (SSE2, 4 lanes). Closures inside them (the rayon tasks) inherit those target
+//! features. The arithmetic is the same in every version (no reassociation, no
+//! FMA contraction), so the results are too.
 
 pub(crate) mod conv;
 pub(crate) mod depthwise;
