@@ -160,6 +160,13 @@ fn conv_3x3_pad1_with_trainable_bias_over_many_bands() {
 #[test]
 fn discriminator_stride2_pads_top_left_only() {
     check(case(3, 8, 17, 14, 3, 2, [(1, 0), (1, 0)]));
+    // Three bands per image: both parities of the im2col input gradient's
+    // schedule (stride-1 convs take the tap path, which has none).
+    check(Case {
+        batch: 3,
+        bias: true,
+        ..case(5, 7, 80, 50, 3, 2, [(1, 0), (1, 0)])
+    });
 }
 
 #[test]
@@ -219,6 +226,47 @@ fn reflect_padded_convs_match_burns_pad_then_conv() {
     }));
     check(reflect(case(3, 4, 2, 2, 3, 1, [(1, 1), (1, 1)])));
     check(reflect(case(2, 3, 4, 5, 7, 1, [(3, 3), (3, 3)])));
+}
+
+/// Stride-1 convs with ≥ 16 channels run as one GEMM per kernel tap over a padded
+/// band (`cpu::conv_taps`): zero and reflect padding, 3x3 / 7x7 / 1x1, uneven
+/// and absent padding, rows wider than a band, several bands per image, and
+/// only one of the forward (`cin`) or input gradient (`cout`) wide enough.
+#[test]
+fn stride1_convs_by_tap_gemms() {
+    check(Case {
+        batch: 3,
+        bias: true,
+        ..case(16, 20, 40, 50, 3, 1, [(1, 1), (1, 1)])
+    });
+    check(Case {
+        bias: true,
+        weight_trainable: false,
+        ..case(17, 16, 9, 13, 3, 1, [(1, 1), (1, 1)])
+    });
+    check(case(16, 16, 7, 9, 3, 1, [(2, 0), (0, 1)]));
+    check(case(16, 18, 6, 11, 3, 1, [(0, 0), (0, 0)]));
+    check(case(18, 16, 5, 7, 1, 1, [(0, 0), (0, 0)]));
+    check(case(16, 16, 11, 12, 7, 1, [(3, 3), (3, 3)]));
+    check(case(16, 16, 3, 800, 3, 1, [(1, 1), (1, 1)]));
+    check(case(16, 4, 9, 10, 3, 1, [(1, 1), (1, 1)]));
+    check(case(4, 16, 9, 10, 3, 1, [(1, 1), (1, 1)]));
+    // The discriminator's 256 -> 1 head: input gradient over expanded `dOut`.
+    check(Case {
+        batch: 3,
+        ..case(16, 1, 30, 40, 3, 1, [(1, 1), (1, 1)])
+    });
+    let reflect = |c: Case| Case { reflect: true, ..c };
+    check(reflect(Case {
+        batch: 3,
+        bias: true,
+        ..case(16, 20, 40, 50, 3, 1, [(1, 1), (1, 1)])
+    }));
+    check(reflect(case(16, 16, 13, 15, 7, 1, [(3, 3), (3, 3)])));
+    check(reflect(case(16, 16, 2, 2, 3, 1, [(1, 1), (1, 1)])));
+    check(reflect(case(16, 17, 4, 5, 7, 1, [(3, 3), (3, 3)])));
+    check(reflect(case(16, 16, 3, 700, 3, 1, [(1, 1), (1, 1)])));
+    check(reflect(case(16, 3, 9, 8, 3, 1, [(1, 1), (1, 1)])));
 }
 
 /// `conv2d` routes only plain and autodiff Flex with groups 1 (or depthwise,

@@ -20,6 +20,11 @@
 //! - input:    `dx[b] += col2im(Wᵀ · dOut[b][:, band])`, even bands then odd bands, so
 //!   no two workers ever add into the same input rows.
 //!
+//! Stride-1 convs with at least 16 channels on the GEMM's inner side skip im2col
+//! altogether: [`super::conv_taps`] runs them as one GEMM per kernel tap over a
+//! band padded once. What stays here: strided convs, RGB input layers and the
+//! generator's reflect-padded forward.
+//!
 //! Each public kernel checks its slices' lengths against the [`ConvShape`] at
 //! entry (a wrong length panics there, in release builds too); the GEMMs check
 //! their extents again ([`super::matmul`]).
@@ -27,6 +32,7 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use super::conv_taps;
 use super::kernels::{assert_len, reflect};
 use super::matmul::{SendPtr, View, gemm, gemm_shared};
 
@@ -88,18 +94,26 @@ impl ConvShape {
         self.oh * self.ow
     }
 
-    /// Output rows per band: about [`BAND_PIXELS`] pixels, and at least `kh / sh`
-    /// rows so that bands two apart never touch the same input rows.
-    fn band_rows(&self) -> usize {
+    /// Output rows per band: about [`BAND_PIXELS`] pixels; with `disjoint`, at
+    /// least `kh / sh` rows so that bands two apart never touch the same input
+    /// rows (the input gradient's schedule). Without it a band of a 7x7 conv on a
+    /// 256-wide map is one row, not seven: its im2col matrix (64 input channels:
+    /// 3136 x 256) then stays near the L2 cache instead of 22 MiB.
+    fn band_rows(&self, disjoint: bool) -> usize {
+        let min_rows = if disjoint {
+            self.kh.div_ceil(self.sh)
+        } else {
+            1
+        };
         BAND_PIXELS
             .div_ceil(self.ow.max(1))
-            .max(self.kh.div_ceil(self.sh))
+            .max(min_rows)
             .clamp(1, self.oh.max(1))
     }
 
-    /// `(image, first row, end row)` of every band, image-major.
-    fn bands(&self) -> Vec<(usize, usize, usize)> {
-        let rows = self.band_rows();
+    /// `(image, first row, end row)` of every band ([`Self::band_rows`]), image-major.
+    fn bands(&self, disjoint: bool) -> Vec<(usize, usize, usize)> {
+        let rows = self.band_rows(disjoint);
         (0..self.batch)
             .flat_map(|b| {
                 (0..self.oh.div_ceil(rows))
@@ -210,9 +224,11 @@ fn im2col(s: &ConvShape, x: &[f32], r0: usize, r1: usize, col: &mut [f32]) {
                         let s0 = lo + kx - s.pad_left;
                         dst[lo..hi].copy_from_slice(&src[s0..s0 + hi - lo]);
                     } else {
-                        for (ox, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
-                            *d = src[ox * s.sw + kx - s.pad_left];
-                        }
+                        // Strided gather; zip + step_by lets the compiler drop
+                        // the per-element bounds checks an index expression keeps.
+                        let s0 = lo * s.sw + kx - s.pad_left;
+                        let taps = src[s0..].iter().step_by(s.sw);
+                        dst[lo..hi].iter_mut().zip(taps).for_each(|(d, v)| *d = *v);
                     }
                 }
             }
@@ -269,9 +285,9 @@ unsafe fn col2im_add(
                             *d += v;
                         }
                     } else {
-                        for (ox, v) in src.iter().enumerate().take(hi).skip(lo) {
-                            dst[ox * s.sw + kx - s.pad_left] += v;
-                        }
+                        let d0 = lo * s.sw + kx - s.pad_left;
+                        let taps = dst[d0..].iter_mut().step_by(s.sw);
+                        taps.zip(&src[lo..hi]).for_each(|(d, v)| *d += v);
                     }
                 }
             }
@@ -297,6 +313,9 @@ fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 #[multiversion(targets = "simd")]
 pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
     s.assert_valid("conv forward");
+    if conv_taps::takes_forward(s) {
+        return conv_taps::forward(s, x, weight, bias);
+    }
     let (k, p_out) = (s.k(), s.out_plane());
     assert_len("conv forward", "x", x.len(), s.batch * s.cin * s.in_plane());
     assert_len("conv forward", "weight", weight.len(), s.cout * k);
@@ -304,7 +323,7 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) ->
     assert_len("conv forward", "bias", bias.len(), s.cout);
     let mut out = vec![0f32; s.batch * s.cout * p_out];
     let dst = SendPtr::new(&mut out);
-    s.bands().into_par_iter().for_each(|(b, r0, r1)| {
+    s.bands(false).into_par_iter().for_each(|(b, r0, r1)| {
         let nb = (r1 - r0) * s.ow;
         let img = &x[b * s.cin * s.in_plane()..(b + 1) * s.cin * s.in_plane()];
         let base = b * s.cout * p_out + r0 * s.ow;
@@ -340,6 +359,9 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) ->
 #[multiversion(targets = "simd")]
 pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     s.assert_valid("conv input_grad");
+    if conv_taps::takes_input_grad(s) {
+        return conv_taps::input_grad(s, weight, grad);
+    }
     let (k, p_out, p_in) = (s.k(), s.out_plane(), s.in_plane());
     assert_len("conv input_grad", "weight", weight.len(), s.cout * k);
     assert_len(
@@ -350,8 +372,8 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32
     );
     let mut dx = vec![0f32; s.batch * s.cin * p_in];
     let dst = SendPtr::new(&mut dx);
-    let bands = s.bands();
-    let rows = s.band_rows();
+    let bands = s.bands(true);
+    let rows = s.band_rows(true);
     // Bands two apart never share input rows (band_rows; `tests::
     // bands_two_apart_touch_disjoint_input_rows`), so each parity runs in parallel.
     for parity in 0..2 {
@@ -387,6 +409,9 @@ pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32
 #[multiversion(targets = "simd")]
 pub(crate) fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
     s.assert_valid("conv weight_grad");
+    if conv_taps::takes_weight_grad(s) {
+        return conv_taps::weight_grad(s, x, grad);
+    }
     let (k, p_out, p_in) = (s.k(), s.out_plane(), s.in_plane());
     assert_len("conv weight_grad", "x", x.len(), s.batch * s.cin * p_in);
     assert_len(
@@ -395,7 +420,7 @@ pub(crate) fn weight_grad(s: &ConvShape, x: &[f32], grad: &[f32]) -> Vec<f32> {
         grad.len(),
         s.batch * s.cout * p_out,
     );
-    let bands = s.bands();
+    let bands = s.bands(false);
     let workers = rayon::current_num_threads().clamp(1, bands.len().max(1));
     let per = bands.len().div_ceil(workers);
     let partials: Vec<Vec<f32>> = bands
@@ -509,7 +534,7 @@ mod tests {
                     reflect,
                     ..shape(kh, sh, pad, h, ow)
                 };
-                let bands: Vec<_> = s.bands().into_iter().filter(|b| b.0 == 0).collect();
+                let bands: Vec<_> = s.bands(true).into_iter().filter(|b| b.0 == 0).collect();
                 for (i, &(_, r0, r1)) in bands.iter().enumerate() {
                     let (lo, hi) = s.input_rows(r0, r1);
                     let touched: Vec<usize> = (r0..r1)
@@ -566,7 +591,7 @@ mod tests {
                 oh,
                 ow,
             };
-            assert!(s.bands().len() >= 3 * s.batch, "{s:?}: too few bands");
+            assert!(s.bands(true).len() >= 3 * s.batch, "{s:?}: too few bands");
             let x = fill(s.batch * s.cin * h * w, 0.37);
             let wt = fill(s.cout * s.k(), 0.91);
             let g = fill(s.batch * s.cout * oh * ow, 0.53);

@@ -28,6 +28,7 @@
 //! FMA contraction), so the results are too.
 
 pub(crate) mod conv;
+pub(crate) mod conv_taps;
 pub(crate) mod depthwise;
 pub(crate) mod flex;
 pub(crate) mod kernels;
