@@ -332,11 +332,13 @@ fn a_run_stopped_and_resumed_in_the_studio_ends_bitwise_equal() {
                 done: &dyn Fn(&StudioApp) -> bool| {
         common::studio::run_until(h, Wait::from_secs(300), what, done);
     };
-    wait(&mut h, "folders scanned", &|a| {
-        a.dataset()
-            .folder(photo2anime::app::worker::FolderRole::Photos)
-            .is_usable()
-    });
+    // Both folders: "Start training" stays disabled (a click does nothing) until the
+    // style folder is scanned too, which can come last on a loaded machine.
+    wait(
+        &mut h,
+        "both folders scanned",
+        &common::studio::folders_ready,
+    );
     h.get_by_label("Start training").click();
     wait(&mut h, "a first step", &|a| a.run_state().step() >= 1);
     h.get_by_label("Stop").click();

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::studio::{drop_file, harness, run_until};
+use common::studio::{drop_file, folders_ready, harness, run_until};
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -194,7 +194,12 @@ fn download_convert_dial_and_fine_tune_from_a_fresh_home() {
     // Fine-tune from the downloaded model, from the Training tab.
     h.state_mut().settings_mut().train.init_from = Some(model_dir.clone());
     h.state_mut().settings_mut().tab = Tab::Training;
-    h.run_steps(2);
+    run_until(
+        &mut h,
+        Duration::from_secs(60),
+        "folders scanned",
+        folders_ready,
+    );
     h.get_by_label("Start training").click();
     run_until(&mut h, Duration::from_secs(300), "step-0 samples", |a| {
         a.samples().steps().first() == Some(&0)

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::studio::{drop_file, harness, run_until};
+use common::studio::{drop_file, folders_ready, harness, run_until};
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -61,12 +61,6 @@ fn app(settings: Settings, checkpoints: &Path) -> StudioApp {
             open: Vec::new(),
         },
     )
-}
-
-fn folders_ready(app: &StudioApp) -> bool {
-    [FolderRole::Photos, FolderRole::Style]
-        .iter()
-        .all(|r| app.dataset().folder(*r).is_usable())
 }
 
 /// The studio on a tiny dataset under `dir` (runs of 5000 steps into

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 use egui_kittest::Harness;
 use photo2anime::app::StudioApp;
+use photo2anime::app::worker::FolderRole;
 
 /// The studio in a 1600x1000 harness.
 pub fn harness(app: StudioApp) -> Harness<'static, StudioApp> {
@@ -38,6 +39,13 @@ pub fn run_until(
         h.state().run_state().status,
         h.state().toasts().items()
     );
+}
+
+/// Both folders scanned and usable: what enables "Start training".
+pub fn folders_ready(app: &StudioApp) -> bool {
+    [FolderRole::Photos, FolderRole::Style]
+        .iter()
+        .all(|r| app.dataset().folder(*r).is_usable())
 }
 
 /// A file dropped on the window.
