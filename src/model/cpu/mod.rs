@@ -16,7 +16,7 @@
 //! the only raw-pointer code here), [`streamed`] (the whole-image pass in bands of
 //! rows, for photos too large to run whole), [`winograd`] (the 3x3 stride-1
 //! convs by Winograd F(4x4, 3x3), the wide 7x7 one by F(3x3, 3x3) on 3x3
-//! pieces), and [`flex`] (Flex tensors in and out of the training kernels, for [`crate::model::fast_conv`] / [`crate::model::fast_norm`]).
+//! pieces; [`winograd_gemm`] their products on pre-packed weights), and [`flex`] (Flex tensors in and out of the training kernels, for [`crate::model::fast_conv`] / [`crate::model::fast_norm`]).
 //! Only `flex`, `conv` and `norm` are used from outside, and none of them uses
 //! this file, so the training extensions do not depend on the generator.
 //!
@@ -25,7 +25,10 @@
 //! time for the CPU at hand, since the crate itself is built for baseline x86-64
 //! (SSE2, 4 lanes). Closures inside them (the rayon tasks) inherit those target
 //! features. The arithmetic is the same in every version (no reassociation, no
-//! FMA contraction), so the results are too.
+//! FMA contraction), so the results are too — except in [`winograd_gemm`], which
+//! fuses its multiply-adds where the CPU has FMA, as the `gemm` crate's kernels do
+//! for every other GEMM (so inference results already differed in the last bits
+//! between CPUs with and without FMA).
 
 pub(crate) mod conv;
 pub(crate) mod conv_taps;
@@ -38,6 +41,7 @@ pub(crate) mod pool;
 pub(crate) mod resize;
 pub(crate) mod streamed;
 pub(crate) mod winograd;
+pub(crate) mod winograd_gemm;
 
 use burn::tensor::{Tensor, TensorReadError};
 

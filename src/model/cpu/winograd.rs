@@ -11,6 +11,7 @@
 //!   time on im2col).
 //!
 //! Both run as `N x N` GEMMs `M[ξ] = Σ_b U[ξ][b] · V[ξ](b)` over a block of tiles
+//! (on weights packed once for the register kernel, [`super::winograd_gemm`])
 //! between an input transform `V = Bᵀ d B` (`N x N` patches, `N = M + 2`) and an
 //! output transform `Y = Aᵀ M A`. The transformed input is laid out
 //! `[ξ][a][ci][tile]`, so a piece's row offset `a` folds into the GEMM's K (one
@@ -35,7 +36,8 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 
 use super::kernels::{Map, RowBand, assert_len, reflect};
-use super::matmul::{SendPtr, View, gemm};
+use super::matmul::SendPtr;
+use super::winograd_gemm::{InputRows, PackedWeights, product};
 
 /// Tiles transformed at once (one AVX2 register of `f32`).
 const LANES: usize = 8;
@@ -128,10 +130,11 @@ fn f3_filter(a: f64, b: f64, c: f64) -> [f64; 5] {
 }
 
 /// Transformed weights of a 3x3 or 7x7 conv: `U[ξ][b][cout][a][ci]` for piece
-/// `(a, b)` (one piece for 3x3 kernels).
+/// `(a, b)` (one piece for 3x3 kernels), packed for the products
+/// ([`PackedWeights`]: matrix `ξ PS + b`, `k = a cin + ci`).
 #[derive(Debug, Clone)]
 pub(crate) struct WinogradWeights {
-    u: Vec<f32>,
+    u: PackedWeights,
     cout: usize,
     cin: usize,
     variant: Variant,
@@ -147,11 +150,13 @@ impl WinogradWeights {
         let u = match variant {
             Variant::Conv3F4 => {
                 assert_len("winograd", "3x3 weight", w.len(), cout * cin * 9);
-                transform_weights(w, cout, cin, 3, 1, f4_filter)
+                let u = transform_weights(w, cout, cin, 3, 1, f4_filter);
+                PackedWeights::pack(&u, 36, cout, cin)
             }
             Variant::Conv7F3 => {
                 assert_len("winograd", "7x7 weight", w.len(), cout * cin * 49);
-                transform_weights(w, cout, cin, 7, 3, f3_filter)
+                let u = transform_weights(w, cout, cin, 7, 3, f3_filter);
+                PackedWeights::pack(&u, 25 * 3, cout, 3 * cin)
             }
         };
         Self {
@@ -348,7 +353,6 @@ fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
 ) -> Map {
     let (cin, cout, ow) = (u.cin, u.cout, x.w);
     let pad = k / 2;
-    let kk = PS * cin;
     let mut out = Map::zeros(cout, oh, ow);
     let (th, tw) = (oh.div_ceil(M), ow.div_ceil(M));
     // Blocks: R tile rows x runs of up to TILES tiles, of about equal length.
@@ -440,18 +444,14 @@ fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
             }
             for ty in ty0..(ty0 + R).min(th) {
                 for xi in 0..N * N {
-                    for b in 0..PS {
-                        gemm(
-                            (cout, nt, kk),
-                            (&mut sc.m[..], View::rows(xi * cout * ntp, ntp), b > 0),
-                            (&u.u, View::rows((xi * PS + b) * cout * kk, kk)),
-                            // K rows (a, ci) of input tile rows ty - ty0 + a: one stride.
-                            (
-                                &sc.v[..],
-                                View::rows(((xi * rows_in + ty - ty0) * cin) * vs + b, vs),
-                            ),
-                        );
-                    }
+                    // K rows (a, ci) of input tile rows ty - ty0 + a: one stride;
+                    // piece b is the column shift b.
+                    let rows = InputRows {
+                        offset: ((xi * rows_in + ty - ty0) * cin) * vs,
+                        stride: vs,
+                    };
+                    let m = &mut sc.m[xi * cout * ntp..][..cout * ntp];
+                    product(&u.u, xi * PS, PS, &sc.v, rows, ntp, m, ntp);
                 }
                 // Output transform Y = Aᵀ M A: vertical into a[r][c], then horizontal.
                 let ox0 = M * tx0;
