@@ -37,7 +37,7 @@ use rayon::prelude::*;
 
 use super::kernels::{Map, RowBand, assert_len, reflect};
 use super::matmul::SendPtr;
-use super::winograd_gemm::{InputRows, PackedWeights, product};
+use super::winograd_gemm::{InputRows, Operands, PackedWeights, product};
 
 /// Tiles transformed at once (one AVX2 register of `f32`).
 const LANES: usize = 8;
@@ -450,8 +450,14 @@ fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
                         offset: ((xi * rows_in + ty - ty0) * cin) * vs,
                         stride: vs,
                     };
-                    let m = &mut sc.m[xi * cout * ntp..][..cout * ntp];
-                    product(&u.u, xi * PS, PS, &sc.v, rows, ntp, m, ntp);
+                    let a = Operands {
+                        w: &u.u,
+                        first: xi * PS,
+                        pieces: PS,
+                        v: &sc.v,
+                        rows,
+                    };
+                    product(a, ntp, &mut sc.m[xi * cout * ntp..][..cout * ntp], ntp);
                 }
                 // Output transform Y = Aᵀ M A: vertical into a[r][c], then horizontal.
                 let ox0 = M * tx0;

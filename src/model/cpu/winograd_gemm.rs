@@ -88,9 +88,20 @@ pub(crate) struct InputRows {
     pub stride: usize,
 }
 
+/// One product's operands: packed matrices `first..first + pieces` of `w` (one
+/// per piece), and the transformed input `v` read through `rows`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Operands<'a> {
+    pub w: &'a PackedWeights,
+    pub first: usize,
+    pub pieces: usize,
+    pub v: &'a [f32],
+    pub rows: InputRows,
+}
+
 /// `m[co * m_stride + t] = Σ_s Σ_k W_s[co][k] · v[offset + k * stride + s + t]` for
 /// every output channel `co`, `t < tiles` (a multiple of 8), where `W_s` is packed
-/// matrix `first + s` of `w` for each of `pieces` pieces.
+/// matrix `first + s` of `w` for each of `pieces` pieces ([`Operands`]).
 ///
 /// # Panics
 /// If `tiles` is not a multiple of 8, or an operand does not hold what it is
@@ -98,42 +109,30 @@ pub(crate) struct InputRows {
 #[multiversion(targets = "simd")]
 // `target_cfg_f!` expands to a literal per compiled version, so in some versions
 // two conditions read the same (`false`).
-#[allow(clippy::too_many_arguments, clippy::ifs_same_cond)]
-pub(crate) fn product(
-    w: &PackedWeights,
-    first: usize,
-    pieces: usize,
-    v: &[f32],
-    rows: InputRows,
-    tiles: usize,
-    m: &mut [f32],
-    m_stride: usize,
-) {
+#[allow(clippy::ifs_same_cond)]
+pub(crate) fn product(a: Operands<'_>, tiles: usize, m: &mut [f32], m_stride: usize) {
     assert!(
-        tiles.is_multiple_of(8) && first + pieces <= w.mats && tiles <= m_stride,
+        tiles.is_multiple_of(8) && a.first + a.pieces <= a.w.mats && tiles <= m_stride,
         "winograd gemm: {tiles} tiles (a multiple of 8 and at most {m_stride}), \
-         matrices {first}..+{pieces} of {}",
-        w.mats
+         matrices {}..+{} of {}",
+        a.first,
+        a.pieces,
+        a.w.mats
     );
     if target_cfg_f!(target_feature = "avx512f") {
-        blocks::<ROWS, 32, true>(w, first, pieces, v, rows, tiles, m, m_stride);
+        blocks::<ROWS, 32, true>(a, tiles, m, m_stride);
     } else if target_cfg_f!(target_feature = "fma") {
-        blocks::<4, 16, true>(w, first, pieces, v, rows, tiles, m, m_stride);
+        blocks::<4, 16, true>(a, tiles, m, m_stride);
     } else {
-        blocks::<4, 16, false>(w, first, pieces, v, rows, tiles, m, m_stride);
+        blocks::<4, 16, false>(a, tiles, m, m_stride);
     }
 }
 
 /// Every register block of [`product`]: tile runs of `T` (then 8) outer, so one
 /// run of `V` stays in L1 while every panel of weights passes over it.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn blocks<const R: usize, const T: usize, const FMA: bool>(
-    w: &PackedWeights,
-    first: usize,
-    pieces: usize,
-    v: &[f32],
-    rows: InputRows,
+    a: Operands<'_>,
     tiles: usize,
     m: &mut [f32],
     m_stride: usize,
@@ -141,13 +140,13 @@ fn blocks<const R: usize, const T: usize, const FMA: bool>(
     let mut t0 = 0;
     while t0 < tiles {
         if tiles - t0 >= T {
-            for co in (0..w.cout).step_by(R) {
-                block::<R, T, FMA>(w, first, pieces, v, rows, t0, co, m, m_stride);
+            for co in (0..a.w.cout).step_by(R) {
+                block::<R, T, FMA>(a, t0, co, m, m_stride);
             }
             t0 += T;
         } else {
-            for co in (0..w.cout).step_by(R) {
-                block::<R, 8, FMA>(w, first, pieces, v, rows, t0, co, m, m_stride);
+            for co in (0..a.w.cout).step_by(R) {
+                block::<R, 8, FMA>(a, t0, co, m, m_stride);
             }
             t0 += 8;
         }
@@ -157,18 +156,20 @@ fn blocks<const R: usize, const T: usize, const FMA: bool>(
 /// Output channels `co..co + R` (those below `cout`) x tiles `t0..t0 + T`, in
 /// `R x T` accumulators.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn block<const R: usize, const T: usize, const FMA: bool>(
-    w: &PackedWeights,
-    first: usize,
-    pieces: usize,
-    v: &[f32],
-    rows: InputRows,
+    a: Operands<'_>,
     t0: usize,
     co: usize,
     m: &mut [f32],
     m_stride: usize,
 ) {
+    let Operands {
+        w,
+        first,
+        pieces,
+        v,
+        rows,
+    } = a;
     let k = w.k;
     // Panel co / ROWS, its rows from co % ROWS (R divides ROWS).
     let (panel, lane0) = (co / ROWS, co % ROWS);
@@ -223,7 +224,14 @@ mod tests {
             let m_stride = tiles + 8;
             let mut m = vec![f32::NAN; cout * m_stride];
             let rows = InputRows { offset: 3, stride };
-            product(&w, pieces, pieces, &v, rows, tiles, &mut m, m_stride);
+            let a = Operands {
+                w: &w,
+                first: pieces,
+                pieces,
+                v: &v,
+                rows,
+            };
+            product(a, tiles, &mut m, m_stride);
             for co in 0..cout {
                 for t in 0..tiles {
                     let mut want = 0f64;
