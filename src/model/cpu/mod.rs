@@ -12,8 +12,9 @@
 //!
 //! Submodules: [`kernels`] (the inference kernels on one image's [`kernels::Map`]),
 //! [`conv`] and [`norm`] (the training kernels on NCHW batches), [`matmul`] (the
-//! bounds-checked GEMM and the [`matmul::SendPtr`] for disjoint parallel writes:
-//! the only raw-pointer code here), [`streamed`] (the whole-image pass in bands of
+//! bounds-checked GEMM and the [`matmul::SendPtr`] for disjoint parallel writes;
+//! with [`winograd_gemm`]'s vector loads and stores, the only raw-pointer code
+//! here), [`streamed`] (the whole-image pass in bands of
 //! rows, for photos too large to run whole), [`winograd`] (the 3x3 stride-1
 //! convs by Winograd F(4x4, 3x3), the wide 7x7 one by F(3x3, 3x3) on 3x3
 //! pieces; [`winograd_gemm`] their products on pre-packed weights), and [`flex`] (Flex tensors in and out of the training kernels, for [`crate::model::fast_conv`] / [`crate::model::fast_norm`]).
