@@ -21,9 +21,12 @@
 //!   no two workers ever add into the same input rows.
 //!
 //! Stride-1 convs with at least 16 channels on the GEMM's inner side skip im2col
-//! altogether: [`super::conv_taps`] runs them as one GEMM per kernel tap over a
-//! band padded once. What stays here: strided convs, RGB input layers and the
-//! generator's reflect-padded forward.
+//! altogether: zero-padded 3x3 "same" convs (VGG's, the discriminator's) run
+//! their forward and input gradient by Winograd F(4x4, 3x3)
+//! ([`super::conv_winograd`]); the rest, and every weight gradient,
+//! [`super::conv_taps`] runs as one GEMM per kernel tap over a band padded once.
+//! What stays here: strided convs, RGB input layers and the generator's
+//! reflect-padded forward.
 //!
 //! Each public kernel checks its slices' lengths against the [`ConvShape`] at
 //! entry (a wrong length panics there, in release builds too); the GEMMs check
@@ -32,9 +35,9 @@
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use super::conv_taps;
 use super::kernels::{assert_len, reflect};
 use super::matmul::{SendPtr, View, gemm, gemm_shared};
+use super::{conv_taps, conv_winograd};
 
 /// Shape of one convolution (groups 1, dilation 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,6 +316,9 @@ fn with_col<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 #[multiversion(targets = "simd")]
 pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
     s.assert_valid("conv forward");
+    if conv_winograd::takes(s) {
+        return conv_winograd::forward(s, x, weight, bias);
+    }
     if conv_taps::takes_forward(s) {
         return conv_taps::forward(s, x, weight, bias);
     }
@@ -359,6 +365,9 @@ pub(crate) fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) ->
 #[multiversion(targets = "simd")]
 pub(crate) fn input_grad(s: &ConvShape, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     s.assert_valid("conv input_grad");
+    if conv_winograd::takes(s) {
+        return conv_winograd::input_grad(s, weight, grad);
+    }
     if conv_taps::takes_input_grad(s) {
         return conv_taps::input_grad(s, weight, grad);
     }

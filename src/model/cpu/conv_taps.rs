@@ -54,7 +54,7 @@ fn stride_one_with(s: &ConvShape, channels: usize) -> bool {
 }
 
 /// Whether the forward of `s` runs here: zero-padded stride-1 convs (VGG's and
-/// the discriminator's).
+/// the discriminator's) that [`super::conv_winograd`] does not take (asked first).
 ///
 /// The generator's reflect-padded forward keeps im2col's summation order. With
 /// the tap order there, the PyTorch reference step (`tests/train_step.rs`) fails
@@ -74,8 +74,9 @@ pub(crate) fn takes_weight_grad(s: &ConvShape) -> bool {
     stride_one_with(s, s.cin)
 }
 
-/// Whether the input gradient of `s` runs here: every stride-1 conv (with few
-/// output channels, as one GEMM over `dOut` expanded per tap).
+/// Whether the input gradient of `s` runs here: every stride-1 conv that
+/// [`super::conv_winograd`] does not take (with few output channels, as one GEMM
+/// over `dOut` expanded per tap).
 pub(crate) fn takes_input_grad(s: &ConvShape) -> bool {
     stride_one_with(s, MIN_GEMM_CHANNELS)
 }

@@ -33,6 +33,7 @@
 
 pub(crate) mod conv;
 pub(crate) mod conv_taps;
+pub(crate) mod conv_winograd;
 pub(crate) mod depthwise;
 pub(crate) mod flex;
 pub(crate) mod kernels;

@@ -59,7 +59,7 @@ pub(crate) enum Variant {
 /// F(4x4, 3x3): `Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0;
 /// 0 2 -1 -2 1 0; 0 4 0 -5 0 1]`.
 #[inline(always)]
-fn f4_input([d0, d1, d2, d3, d4, d5]: [f32; 6]) -> [f32; 6] {
+pub(super) fn f4_input([d0, d1, d2, d3, d4, d5]: [f32; 6]) -> [f32; 6] {
     [
         4.0 * d0 - 5.0 * d2 + d4,
         -4.0 * (d1 + d2) + d3 + d4,
@@ -72,7 +72,7 @@ fn f4_input([d0, d1, d2, d3, d4, d5]: [f32; 6]) -> [f32; 6] {
 
 /// F(4x4, 3x3): `Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]`.
 #[inline(always)]
-fn f4_output([m0, m1, m2, m3, m4, m5]: [f32; 6]) -> [f32; 4] {
+pub(super) fn f4_output([m0, m1, m2, m3, m4, m5]: [f32; 6]) -> [f32; 4] {
     let (p12, d12, p34, d34) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4);
     [
         m0 + p12 + p34,
@@ -84,7 +84,7 @@ fn f4_output([m0, m1, m2, m3, m4, m5]: [f32; 6]) -> [f32; 4] {
 
 /// F(4x4, 3x3): `G g` for one 3-tap column, `G = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙;
 /// 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1]`.
-fn f4_filter(a: f64, b: f64, c: f64) -> [f64; 6] {
+pub(super) fn f4_filter(a: f64, b: f64, c: f64) -> [f64; 6] {
     [
         a / 4.0,
         -(a + b + c) / 6.0,
