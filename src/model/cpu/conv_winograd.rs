@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use super::conv::ConvShape;
 use super::kernels::assert_len;
 use super::matmul::{SendPtr, View, gemm, gemm_shared};
-use super::winograd::{f4_filter, f4_input, f4_output};
+use super::winograd::{f4_filter, f4_input, f4_output, lane, per_lane};
 
 /// Fewest input and output channels taken here: with fewer (an RGB input) the
 /// transforms outweigh the products they save.
@@ -210,29 +210,6 @@ fn with_buffers<R>(lens: [usize; 3], f: impl FnOnce([&mut [f32]; 3]) -> R) -> R 
 /// Tiles transformed at once (one AVX-512 register of `f32`).
 const L: usize = 16;
 
-/// [`L`] values of `s` from `at`.
-#[inline(always)]
-fn lane(s: &[f32], at: usize) -> [f32; L] {
-    let c = &s[at..at + L];
-    std::array::from_fn(|l| c[l])
-}
-
-/// `f` on each of [`L`] tiles: `d[j][l]` is input `j` of tile `l`.
-#[inline(always)]
-fn per_lane<const I: usize, const O: usize>(
-    d: [[f32; L]; I],
-    f: impl Fn([f32; I]) -> [f32; O],
-) -> [[f32; L]; O] {
-    let mut y = [[0f32; L]; O];
-    for l in 0..L {
-        let r = f(std::array::from_fn(|j| d[j][l]));
-        for (k, rk) in r.into_iter().enumerate() {
-            y[k][l] = rk;
-        }
-    }
-    y
-}
-
 /// The conv on the whole batch: `x` `[batch, cin, h, w]` → `[batch, cout, h, w]`,
 /// plus `bias` `[cout]` when given; `weights` fills `U` `[36][cout][cin]`.
 ///
@@ -285,8 +262,9 @@ fn conv3(s: Shape, x: &[f32], weights: impl FnOnce(&mut [f32]), bias: Option<&[f
                                 phases.fill(0.0);
                             }
                             for t in (0..tw).step_by(L) {
-                                let d: [[f32; L]; 6] =
-                                    std::array::from_fn(|j| lane(phases, (j % 4) * np + t + j / 4));
+                                let d: [[f32; L]; 6] = std::array::from_fn(|j| {
+                                    lane::<L>(phases, (j % 4) * np + t + j / 4)
+                                });
                                 let y = per_lane(d, f4_input);
                                 for (c, yc) in y.iter().enumerate() {
                                     hor[(i * 6 + c) * np + t..][..L].copy_from_slice(yc);
@@ -296,7 +274,8 @@ fn conv3(s: Shape, x: &[f32], weights: impl FnOnce(&mut [f32]), bias: Option<&[f
                         let at = (row - r0) * tw;
                         for c in 0..6 {
                             for t in (0..tw).step_by(L) {
-                                let d = std::array::from_fn(|i| lane(hor, (i * 6 + c) * np + t));
+                                let d =
+                                    std::array::from_fn(|i| lane::<L>(hor, (i * 6 + c) * np + t));
                                 let y = per_lane(d, f4_input);
                                 for (r, yr) in y.iter().enumerate() {
                                     vc[(r * 6 + c) * stride + at + t..][..L].copy_from_slice(yr);
@@ -335,7 +314,7 @@ fn conv3(s: Shape, x: &[f32], weights: impl FnOnce(&mut [f32]), bias: Option<&[f
                             for c in 0..6 {
                                 for t in (0..tw).step_by(L) {
                                     let d = std::array::from_fn(|r| {
-                                        lane(m, ((r * 6 + c) * s.cout + co) * stride + at + t)
+                                        lane::<L>(m, ((r * 6 + c) * s.cout + co) * stride + at + t)
                                     });
                                     let y = per_lane(d, f4_output);
                                     for (i, yi) in y.iter().enumerate() {
@@ -351,8 +330,9 @@ fn conv3(s: Shape, x: &[f32], weights: impl FnOnce(&mut [f32]), bias: Option<&[f
                                 }
                                 let orow = &mut o[oy * s.w..(oy + 1) * s.w];
                                 for t in (0..tw).step_by(L) {
-                                    let d =
-                                        std::array::from_fn(|c| lane(vert, (i * 6 + c) * np + t));
+                                    let d = std::array::from_fn(|c| {
+                                        lane::<L>(vert, (i * 6 + c) * np + t)
+                                    });
                                     let y = per_lane(d, f4_output);
                                     for (l, px) in orow[4 * t..].chunks_mut(4).take(L).enumerate() {
                                         for (j, v) in px.iter_mut().enumerate() {
@@ -372,6 +352,26 @@ fn conv3(s: Shape, x: &[f32], weights: impl FnOnce(&mut [f32]), bias: Option<&[f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A zero-padded 3x3 stride-1 conv whose output is as large as its input.
+    fn same3x3(batch: usize, cin: usize, cout: usize, h: usize, w: usize) -> ConvShape {
+        ConvShape {
+            batch,
+            cin,
+            h,
+            w,
+            cout,
+            kh: 3,
+            kw: 3,
+            sh: 1,
+            sw: 1,
+            pad_top: 1,
+            pad_left: 1,
+            reflect: false,
+            oh: h,
+            ow: w,
+        }
+    }
 
     fn values(n: usize, k: f32) -> Vec<f32> {
         (0..n).map(|i| (i as f32 * k).sin()).collect()
@@ -462,22 +462,7 @@ mod tests {
             (4, 16, 16, 130, 130),
             (1, 40, 16, 13, 6),
         ] {
-            let s = ConvShape {
-                batch,
-                cin,
-                h,
-                w,
-                cout,
-                kh: 3,
-                kw: 3,
-                sh: 1,
-                sw: 1,
-                pad_top: 1,
-                pad_left: 1,
-                reflect: false,
-                oh: h,
-                ow: w,
-            };
+            let s = same3x3(batch, cin, cout, h, w);
             assert!(takes(&s));
             let x = values(batch * cin * h * w, 0.37);
             let wt = values(cout * cin * 9, 0.23);
@@ -497,22 +482,7 @@ mod tests {
     /// stays on the other kernels.
     #[test]
     fn takes_only_same_3x3_convs_with_enough_channels() {
-        let base = ConvShape {
-            batch: 1,
-            cin: 16,
-            h: 8,
-            w: 8,
-            cout: 16,
-            kh: 3,
-            kw: 3,
-            sh: 1,
-            sw: 1,
-            pad_top: 1,
-            pad_left: 1,
-            reflect: false,
-            oh: 8,
-            ow: 8,
-        };
+        let base = same3x3(1, 16, 16, 8, 8);
         assert!(takes(&base));
         for s in [
             ConvShape {

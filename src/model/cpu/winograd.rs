@@ -298,21 +298,22 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
-/// [`LANES`] values of `s` from `at`.
+/// `W` values of `s` from `at` (`W` tiles of a transform: [`LANES`] here, 16 in
+/// training's [`super::conv_winograd`]).
 #[inline(always)]
-fn lane(s: &[f32], at: usize) -> [f32; LANES] {
-    let c = &s[at..at + LANES];
+pub(super) fn lane<const W: usize>(s: &[f32], at: usize) -> [f32; W] {
+    let c = &s[at..at + W];
     std::array::from_fn(|l| c[l])
 }
 
-/// `f` on each of [`LANES`] tiles: `d[j][l]` is input `j` of tile `l`.
+/// `f` on each of `W` tiles: `d[j][l]` is input `j` of tile `l`.
 #[inline(always)]
-fn per_lane<const I: usize, const O: usize>(
-    d: [[f32; LANES]; I],
+pub(super) fn per_lane<const W: usize, const I: usize, const O: usize>(
+    d: [[f32; W]; I],
     f: impl Fn([f32; I]) -> [f32; O],
-) -> [[f32; LANES]; O] {
-    let mut y = [[0f32; LANES]; O];
-    for l in 0..LANES {
+) -> [[f32; W]; O] {
+    let mut y = [[0f32; W]; O];
+    for l in 0..W {
         let r = f(std::array::from_fn(|j| d[j][l]));
         for (k, rk) in r.into_iter().enumerate() {
             y[k][l] = rk;
@@ -415,7 +416,7 @@ fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
                     // Vertical transform, N phase rows → N rows.
                     for q in (0..width).step_by(LANES) {
                         let y = per_lane(
-                            std::array::from_fn(|j| lane(&sc.rows, j * width + q)),
+                            std::array::from_fn(|j| lane::<LANES>(&sc.rows, j * width + q)),
                             &input_taps,
                         );
                         for (j, yj) in y.iter().enumerate() {
@@ -428,9 +429,9 @@ fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
                         for q in (0..vs).step_by(LANES) {
                             let d: [[f32; LANES]; N] = std::array::from_fn(|j| {
                                 if j < M {
-                                    lane(s, j * np + q)
+                                    lane::<LANES>(s, j * np + q)
                                 } else {
-                                    lane(s, (j - M) * np + q + 1)
+                                    lane::<LANES>(s, (j - M) * np + q + 1)
                                 }
                             });
                             let y = per_lane(d, &input_taps);
@@ -466,7 +467,7 @@ fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
                     for c in 0..N {
                         for t in (0..ntp).step_by(LANES) {
                             let d = std::array::from_fn(|i| {
-                                lane(&sc.m, ((i * N + c) * cout + co) * ntp + t)
+                                lane::<LANES>(&sc.m, ((i * N + c) * cout + co) * ntp + t)
                             });
                             let y = per_lane(d, &output_taps);
                             for (r, yr) in y.iter().enumerate() {
@@ -484,7 +485,9 @@ fn run<const M: usize, const N: usize, const PS: usize, const R: usize>(
                         // bounds are checked.
                         let out = unsafe { dst.slice_mut((co * oh + oy) * ow + ox0, n) };
                         for t in (0..nt).step_by(LANES) {
-                            let d = std::array::from_fn(|c| lane(&sc.a, (r * N + c) * ntp + t));
+                            let d = std::array::from_fn(|c| {
+                                lane::<LANES>(&sc.a, (r * N + c) * ntp + t)
+                            });
                             let y = per_lane(d, &output_taps);
                             let px = &mut out[M * t..];
                             if px.len() >= M * LANES {
