@@ -377,58 +377,46 @@ mod tests {
         (0..n).map(|i| (i as f32 * k).sin()).collect()
     }
 
-    /// `[batch, cout, h, w]` by direct f64 sums (zero padding 1).
-    fn direct_forward(s: &ConvShape, x: &[f32], wt: &[f32], bias: &[f32]) -> Vec<f64> {
+    /// Calls `f(output index, input index, weight index)` for every tap of a
+    /// zero-padded 3x3 "same" conv that lands inside the input, in the order
+    /// image, output channel, output pixel, input channel, tap.
+    fn each_tap(s: &ConvShape, mut f: impl FnMut(usize, usize, usize)) {
         let (h, w) = (s.h as isize, s.w as isize);
-        let mut out = vec![0f64; s.batch * s.cout * s.h * s.w];
         for b in 0..s.batch {
             for co in 0..s.cout {
                 for oy in 0..h {
                     for ox in 0..w {
-                        let mut acc = f64::from(bias[co]);
+                        let o = ((b * s.cout + co) * s.h + oy as usize) * s.w + ox as usize;
                         for ci in 0..s.cin {
                             for t in 0..9 {
                                 let (y, xx) = (oy + t as isize / 3 - 1, ox + t as isize % 3 - 1);
                                 if (0..h).contains(&y) && (0..w).contains(&xx) {
-                                    let xv = x
-                                        [((b * s.cin + ci) * s.h + y as usize) * s.w + xx as usize];
-                                    acc += f64::from(wt[(co * s.cin + ci) * 9 + t]) * f64::from(xv);
+                                    let i =
+                                        ((b * s.cin + ci) * s.h + y as usize) * s.w + xx as usize;
+                                    f(o, i, (co * s.cin + ci) * 9 + t);
                                 }
                             }
                         }
-                        out[((b * s.cout + co) * s.h + oy as usize) * s.w + ox as usize] = acc;
                     }
                 }
             }
         }
+    }
+
+    /// `[batch, cout, h, w]` by direct f64 sums (zero padding 1).
+    fn direct_forward(s: &ConvShape, x: &[f32], wt: &[f32], bias: &[f32]) -> Vec<f64> {
+        let plane = s.h * s.w;
+        let mut out: Vec<f64> = (0..s.batch * s.cout * plane)
+            .map(|o| f64::from(bias[(o / plane) % s.cout]))
+            .collect();
+        each_tap(s, |o, i, k| out[o] += f64::from(wt[k]) * f64::from(x[i]));
         out
     }
 
     /// `[batch, cin, h, w]`: the adjoint of [`direct_forward`] (without bias), scattered.
     fn direct_input_grad(s: &ConvShape, wt: &[f32], g: &[f32]) -> Vec<f64> {
-        let (h, w) = (s.h as isize, s.w as isize);
         let mut dx = vec![0f64; s.batch * s.cin * s.h * s.w];
-        for b in 0..s.batch {
-            for co in 0..s.cout {
-                for oy in 0..h {
-                    for ox in 0..w {
-                        let gv = f64::from(
-                            g[((b * s.cout + co) * s.h + oy as usize) * s.w + ox as usize],
-                        );
-                        for ci in 0..s.cin {
-                            for t in 0..9 {
-                                let (y, xx) = (oy + t as isize / 3 - 1, ox + t as isize % 3 - 1);
-                                if (0..h).contains(&y) && (0..w).contains(&xx) {
-                                    dx[((b * s.cin + ci) * s.h + y as usize) * s.w
-                                        + xx as usize] +=
-                                        f64::from(wt[(co * s.cin + ci) * 9 + t]) * gv;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        each_tap(s, |o, i, k| dx[i] += f64::from(wt[k]) * f64::from(g[o]));
         dx
     }
 
